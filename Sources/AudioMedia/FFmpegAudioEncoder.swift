@@ -1,0 +1,77 @@
+import Foundation
+import PipelineCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Encodes mono Float32 into wav, flac, mp3, ogg/opus, m4a/aac or raw s16le with libavcodec, in-process.
+package struct FFmpegAudioEncoder: AudioEncoding {
+    /// Creates an encoder and quiets libav's own logging.
+    package init() {
+        FFmpegLogging.configure()
+    }
+
+    package func encode(_ samples: [Float], sampleRate: Int, as format: AudioFileFormat, outputRate: Int)
+        async throws -> Data
+    {
+        try Self.validate(sampleRate: sampleRate, outputRate: outputRate, output: "<memory>")
+        return try await runBlocking { _ in
+            let session = try Self.makeSession(
+                format: format, inputRate: sampleRate, outputRate: outputRate, destination: .memory,
+                output: "<memory \(format.rawValue)>")
+            try session.write(samples)
+            return Data(try session.finish().bytes ?? [])
+        }
+    }
+
+    package func encode(
+        _ blocks: some AsyncSequence<AudioBlock, any Error>, sampleRate: Int, to file: URL,
+        as format: AudioFileFormat, outputRate: Int
+    ) async throws -> EncodedFile {
+        try Self.validate(sampleRate: sampleRate, outputRate: outputRate, output: file.path)
+        let temporary = file.deletingLastPathComponent()
+            .appendingPathComponent(".\(file.lastPathComponent).partial-\(UUID().uuidString.prefix(8))")
+        do {
+            let session = try await runBlocking { _ in
+                try Self.makeSession(
+                    format: format, inputRate: sampleRate, outputRate: outputRate,
+                    destination: .file(path: temporary.path), output: file.path)
+            }
+            for try await block in blocks {
+                try await runBlocking { _ in try session.write(block.samples) }
+            }
+            let finished = try await runBlocking { _ in try session.finish() }
+            guard rename(temporary.path, file.path) == 0 else {
+                throw MediaError(.ioError, input: file.path, reason: "cannot move the finished file into place")
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value
+            return EncodedFile(
+                sampleRate: finished.sampleRate, inputSamples: finished.inputSamples, bytes: size ?? 0)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+
+    private static func validate(sampleRate: Int, outputRate: Int, output: String) throws(MediaError) {
+        guard (1000...384_000).contains(sampleRate), (1000...384_000).contains(outputRate) else {
+            throw MediaError(
+                .invalidArgument, input: output,
+                reason: "sample rates must be between 1000 and 384000 Hz (got \(sampleRate) in, \(outputRate) out)")
+        }
+    }
+
+    private static func makeSession(
+        format: AudioFileFormat, inputRate: Int, outputRate: Int, destination: OutputContainer.Destination,
+        output: String
+    ) throws(MediaError) -> FFmpegEncodeSession {
+        do throws(FFmpegError) {
+            let writer = try AudioFileWriter(
+                format: format, inputRate: inputRate, outputRate: outputRate, destination: destination)
+            return FFmpegEncodeSession(writer: writer, output: output)
+        } catch {
+            throw error.encodingError(output: output)
+        }
+    }
+}

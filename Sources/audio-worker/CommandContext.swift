@@ -1,0 +1,24 @@
+import Foundation
+import PipelineCore
+
+/// What every command gets: the global options and the process's streams.
+struct CommandContext: Sendable {
+    /// Options every command accepts, after its name.
+    static let globalOptions: Set<String> = ["--config", "--gateway-config", "--data-dir"]
+
+    /// `--config`: the worker settings file, if given.
+    var configPath: String?
+    /// `--gateway-config`: the TensorZero-schema gateway file, if given.
+    var gatewayConfigPath: String?
+    /// `--data-dir`, else `AUDIO_WORKER_DATA`, else `./data`.
+    var dataDirectory: String
+    /// The console for output and diagnostics.
+    var console: Console
+
+    init(arguments: CommandLineArguments, environment: [String: String], console: Console) {
+        self.configPath = arguments.value("--config")
+        self.gatewayConfigPath = arguments.value("--gateway-config")
+        self.dataDirectory = arguments.value("--data-dir") ?? environment["AUDIO_WORKER_DATA"] ?? "./data"
+        self.console = console
+    }
+}
