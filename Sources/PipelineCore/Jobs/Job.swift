@@ -1,0 +1,106 @@
+import Foundation
+
+/// One unit of queued work and everything known about it.
+package struct Job: Sendable, Codable, Equatable, Identifiable {
+    /// A unique, sortable identifier (`job_` and 26 characters).
+    package var id: String
+    /// Transcribe or synthesize.
+    package var kind: JobKind
+    /// Where it is in its life.
+    package var status: JobStatus
+    /// The key that makes enqueueing idempotent: the same key returns this job.
+    package var idempotencyKey: String?
+    /// Higher runs first; ties run oldest first.
+    package var priority: Int
+    /// What to do.
+    package var payload: JobPayload
+    /// Attempts started so far, including the one running.
+    package var attempts: Int
+    /// After this many attempts a failing job is dead.
+    package var maxAttempts: Int
+    /// Why the last attempt failed, if it did.
+    package var error: JobError?
+    /// Chunks (or pieces) done out of the total, once known.
+    package var progress: JobProgress
+    /// When it was enqueued.
+    package var createdAt: Date
+    /// When anything about it last changed.
+    package var updatedAt: Date
+    /// The earliest time it may be leased (the retry time for a failed job).
+    package var runAfter: Date
+    /// Whether someone asked to cancel it while it was running.
+    package var cancelRequested: Bool
+    /// Storage keys the job wrote.
+    package var outputs: [String]
+    /// The job's result summary (for a transcription: the transcript summary with its chunk list), as JSON.
+    package var result: JSONValue?
+
+    /// Creates a job record.
+    package init(
+        id: String, kind: JobKind, status: JobStatus = .queued, idempotencyKey: String? = nil, priority: Int = 0,
+        payload: JobPayload, attempts: Int = 0, maxAttempts: Int = 5, error: JobError? = nil,
+        progress: JobProgress = JobProgress(), createdAt: Date, updatedAt: Date, runAfter: Date,
+        cancelRequested: Bool = false, outputs: [String] = [], result: JSONValue? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.status = status
+        self.idempotencyKey = idempotencyKey
+        self.priority = priority
+        self.payload = payload
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.error = error
+        self.progress = progress
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.runAfter = runAfter
+        self.cancelRequested = cancelRequested
+        self.outputs = outputs
+        self.result = result
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, kind, status, priority, payload, attempts, error, progress, outputs, result
+        case idempotencyKey = "idempotency_key"
+        case maxAttempts = "max_attempts"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case runAfter = "run_after"
+        case cancelRequested = "cancel_requested"
+    }
+}
+
+/// How far a running job has got.
+package struct JobProgress: Sendable, Codable, Equatable {
+    /// Units finished.
+    package var done: Int
+    /// Units in all, or nil while unknown (a transcription learns its chunk count as it decodes).
+    package var total: Int?
+
+    /// Creates progress.
+    package init(done: Int = 0, total: Int? = nil) {
+        self.done = done
+        self.total = total
+    }
+}
+
+/// Why a job attempt failed, kept with the job.
+package struct JobError: Sendable, Codable, Equatable, Error {
+    /// A stable category: `bad_input`, `provider`, `storage`, `internal`, `cancelled`, `lease_lost`, ...
+    package var kind: String
+    /// One line for people.
+    package var message: String
+    /// True when retrying cannot help (bad input), so the job goes straight to `dead`.
+    package var permanent: Bool
+    /// Further facts, e.g. every provider's error for a chunk that failed everywhere.
+    package var details: [String]
+
+    /// Creates an error record.
+    package init(kind: String, message: String, permanent: Bool, details: [String] = []) {
+        self.kind = kind
+        self.message = message
+        self.permanent = permanent
+        self.details = details
+    }
+}

@@ -1,0 +1,95 @@
+/// What to do, for each kind of job.
+package enum JobPayload: Sendable, Codable, Equatable {
+    case transcription(TranscriptionJobSpec)
+    case synthesis(SynthesisJobSpec)
+
+    /// The job kind this payload belongs to.
+    package var kind: JobKind {
+        switch self {
+        case .transcription: .transcribe
+        case .synthesis: .synthesize
+        }
+    }
+}
+
+/// A transcription job: which stored media to transcribe, how, and where the results go.
+package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
+    /// The storage key of the input media.
+    package var input: String
+    /// An ISO 639-1 language code, or nil to let the provider detect it.
+    package var language: String?
+    /// The gateway function to call; nil for the configured default.
+    package var function: String?
+    /// Transcript formats to write: any of `json`, `srt`, `vtt`, `txt`.
+    package var formats: [String]
+    /// Where to store the decoded 16 kHz mono WAV, if wanted (ffmpeg-whisper's `out_audio_key`).
+    package var outAudioKey: String?
+    /// The storage prefix for the transcript files; outputs are `PREFIX.json`, `PREFIX.srt`, ...
+    package var outputPrefix: String
+    /// Passed through to results and events.
+    package var videoID: String?
+    /// Passed through to results and events.
+    package var namespace: String?
+    /// Passed through to results and events.
+    package var contextID: String?
+
+    /// Creates a specification.
+    package init(
+        input: String, language: String? = nil, function: String? = nil, formats: [String] = ["json", "txt"],
+        outAudioKey: String? = nil, outputPrefix: String, videoID: String? = nil, namespace: String? = nil,
+        contextID: String? = nil
+    ) {
+        self.input = input
+        self.language = language
+        self.function = function
+        self.formats = formats
+        self.outAudioKey = outAudioKey
+        self.outputPrefix = outputPrefix
+        self.videoID = videoID
+        self.namespace = namespace
+        self.contextID = contextID
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case input, language, function, formats, namespace
+        case outAudioKey = "out_audio_key"
+        case outputPrefix = "output_prefix"
+        case videoID = "video_id"
+        case contextID = "context_id"
+    }
+}
+
+/// A synthesis job: the text, the voice, and where the audio goes.
+package struct SynthesisJobSpec: Sendable, Codable, Equatable {
+    /// The text to speak.
+    package var text: String
+    /// The voice; nil for the provider's configured default.
+    package var voice: String?
+    /// The output format (`wav`, `mp3`, `opus`, `flac`, `pcm`).
+    package var format: String
+    /// The output rate in Hz; nil for the configured default.
+    package var sampleRate: Int?
+    /// The gateway function to call; nil for the configured default.
+    package var function: String?
+    /// The storage key of the audio to write.
+    package var outputKey: String
+
+    /// Creates a specification.
+    package init(
+        text: String, voice: String? = nil, format: String = "wav", sampleRate: Int? = nil, function: String? = nil,
+        outputKey: String
+    ) {
+        self.text = text
+        self.voice = voice
+        self.format = format
+        self.sampleRate = sampleRate
+        self.function = function
+        self.outputKey = outputKey
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case text, voice, format, function
+        case sampleRate = "sample_rate"
+        case outputKey = "output_key"
+    }
+}
