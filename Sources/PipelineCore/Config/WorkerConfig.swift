@@ -1,0 +1,281 @@
+import Foundation
+
+/// The worker's own settings (`config/audio-worker.toml`): strict, so a misspelt key is an error with its place.
+package struct WorkerConfig: Sendable, Equatable {
+    /// Queue worker settings (`[worker]`).
+    package struct Worker: Sendable, Equatable {
+        /// Where the embedded queue and file store live.
+        package var dataDirectory = "data"
+        /// Jobs worked at once by one `serve`.
+        package var concurrency = 2
+        /// How long a lease lasts without a heartbeat.
+        package var lease: Duration = .seconds(60)
+        /// How often a running job heartbeats.
+        package var heartbeat: Duration = .seconds(10)
+        /// Attempts before a failing job is dead.
+        package var maxAttempts = 5
+        /// The first retry delay; later ones double.
+        package var retryBase: Duration = .seconds(2)
+        /// The longest retry delay.
+        package var retryMax: Duration = .seconds(300)
+        /// How long SIGTERM waits for running jobs before returning them to the queue.
+        package var shutdownGrace: Duration = .seconds(30)
+        /// How long an idle worker waits before looking for work again.
+        package var poll: Duration = .milliseconds(250)
+    }
+
+    /// Decoding settings (`[media]`).
+    package struct Media: Sendable, Equatable {
+        /// The rate audio is decoded to for transcription, in Hz.
+        package var sampleRate = 16_000
+        /// Limits on untrusted inputs.
+        package var limits = MediaLimits()
+    }
+
+    /// Transcription defaults (`[transcription]`).
+    package struct Transcription: Sendable, Equatable {
+        /// The gateway function to call.
+        package var function = "pmoves_yt_transcription"
+        /// Chunks in flight at once per job.
+        package var concurrency = 4
+        /// The longest chunk, in seconds, before providers' own limits.
+        package var windowSeconds = 30.0
+        /// The language to ask for (ISO 639-1), or nil to detect.
+        package var language: String?
+        /// Output formats written by default.
+        package var formats = ["json", "txt"]
+        /// Whether each chunk's request carries the previous chunk's text as its prompt.
+        package var carryPrompt = false
+        /// How much previous text a carried prompt may hold, in characters (about 224 tokens).
+        package var promptMaxCharacters = 800
+    }
+
+    /// Speech defaults (`[speech]`).
+    package struct Speech: Sendable, Equatable {
+        /// The gateway function to call.
+        package var function = "flute_tts_synthesis"
+        /// The voice to ask for, or nil for each provider's own default.
+        package var voice: String?
+        /// The output format.
+        package var format = "wav"
+        /// The output rate, in Hz.
+        package var sampleRate = 24_000
+        /// Pieces synthesized at once per job.
+        package var concurrency = 4
+        /// The speaking speed.
+        package var speed = 1.0
+        /// The longest text a job may carry, in characters.
+        package var maxTextCharacters = 200_000
+    }
+
+    /// Fallback machinery settings (`[gateway]`).
+    package struct Gateway: Sendable, Equatable {
+        /// Consecutive failures that open a provider's circuit.
+        package var circuitFailures = 5
+        /// How long an open circuit skips its provider.
+        package var circuitCoolDown: Duration = .seconds(30)
+        /// The longest `Retry-After` honoured; a provider asking for more is skipped for this request.
+        package var maxRetryAfter: Duration = .seconds(60)
+        /// A seed for drawing candidate variants, for reproducible runs; nil draws randomly.
+        package var seed: UInt64?
+    }
+
+    /// An extra variant for a gateway function, from the worker's file, and where it goes in the order.
+    package struct ExtraVariant: Sendable, Equatable {
+        /// The variant (its model may be one only the worker's file defines, such as an ElevenLabs one).
+        package var variant: VariantConfig
+        /// Where it goes: `first`, `last`, `before:NAME` or `after:NAME`.
+        package var position: String
+    }
+
+    /// The gateway config file, relative to this file; nil for `tensorzero.toml` beside it.
+    package var gatewayConfig: String?
+    /// `[worker]`.
+    package var worker = Worker()
+    /// `[media]`.
+    package var media = Media()
+    /// `[transcription]`.
+    package var transcription = Transcription()
+    /// `[speech]`.
+    package var speech = Speech()
+    /// `[gateway]`.
+    package var gateway = Gateway()
+    /// `[models.M]`: audio settings for gateway models' providers, or whole models the gateway cannot express.
+    package var models: [String: ModelConfig] = [:]
+    /// `[functions.F.variants.V]`: extra variants per function.
+    package var extraVariants: [String: [ExtraVariant]] = [:]
+
+    /// The built-in defaults.
+    package init() {}
+
+    /// Reads a parsed `audio-worker.toml`.
+    package init(_ root: ConfigTable) throws(ConfigError) {
+        try root.rejectUnknownKeys(
+            allowing: ["gateway_config", "worker", "media", "transcription", "speech", "gateway", "models", "functions"])
+        self.gatewayConfig = try root.string("gateway_config")
+        if let table = try root.table("worker") {
+            try self.readWorker(table)
+        }
+        if let table = try root.table("media") {
+            try self.readMedia(table)
+        }
+        if let table = try root.table("transcription") {
+            try self.readTranscription(table)
+        }
+        if let table = try root.table("speech") {
+            try self.readSpeech(table)
+        }
+        if let table = try root.table("gateway") {
+            try self.readGateway(table)
+        }
+        if let models = try root.table("models") {
+            for (name, table) in try models.subtables() {
+                self.models[name] = try ModelConfig(name: name, table: table, strict: true)
+            }
+        }
+        if let functions = try root.table("functions") {
+            for (name, table) in try functions.subtables() {
+                try table.rejectUnknownKeys(allowing: ["variants"])
+                guard let variants = try table.table("variants") else { continue }
+                for (variantName, variantTable) in try variants.subtables() {
+                    try variantTable.rejectUnknownKeys(allowing: ["type", "model", "retries", "timeouts", "position"])
+                    let position = try variantTable.string("position") ?? "last"
+                    guard Self.isValidPosition(position) else {
+                        throw variantTable.error(
+                            "position", "position must be \"first\", \"last\", \"before:VARIANT\" or \"after:VARIANT\"")
+                    }
+                    guard variantTable.contains("model") else {
+                        throw variantTable.error(nil, "missing required key '\(variantTable.qualified("model"))'")
+                    }
+                    let variant = try VariantConfig(name: variantName, table: variantTable)
+                    self.extraVariants[name, default: []].append(ExtraVariant(variant: variant, position: position))
+                }
+            }
+        }
+    }
+
+    /// Applies deployment overrides from the environment: `AUDIO_WORKER_DATA`, `AUDIO_WORKER_CONCURRENCY`,
+    /// `AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY`, and `AUDIO_WORKER_API_BASE__MODEL__PROVIDER` for any provider.
+    package mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigError) {
+        if let directory = environment["AUDIO_WORKER_DATA"], !directory.isEmpty {
+            self.worker.dataDirectory = directory
+        }
+        if let text = environment["AUDIO_WORKER_CONCURRENCY"] {
+            guard let value = Int(text), (1...256).contains(value) else {
+                throw ConfigError(file: "environment", message: "AUDIO_WORKER_CONCURRENCY must be 1...256, not '\(text)'")
+            }
+            self.worker.concurrency = value
+        }
+        if let text = environment["AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY"] {
+            guard let value = Int(text), (1...64).contains(value) else {
+                throw ConfigError(
+                    file: "environment", message: "AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY must be 1...64, not '\(text)'")
+            }
+            self.transcription.concurrency = value
+        }
+    }
+
+    /// API base overrides from `AUDIO_WORKER_API_BASE__MODEL__PROVIDER` variables, keyed by model then provider.
+    package static func apiBaseOverrides(_ environment: [String: String]) -> [String: [String: String]] {
+        var overrides: [String: [String: String]] = [:]
+        for (name, value) in environment where name.hasPrefix("AUDIO_WORKER_API_BASE__") {
+            let parts = name.dropFirst("AUDIO_WORKER_API_BASE__".count).components(separatedBy: "__")
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { continue }
+            overrides[parts[0], default: [:]][parts[1]] = value
+        }
+        return overrides
+    }
+
+    private static func isValidPosition(_ position: String) -> Bool {
+        if position == "first" || position == "last" {
+            return true
+        }
+        for prefix in ["before:", "after:"] where position.hasPrefix(prefix) {
+            return position.count > prefix.count
+        }
+        return false
+    }
+
+    private mutating func readWorker(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: [
+            "data_dir", "concurrency", "lease_s", "heartbeat_s", "max_attempts", "retry_base_s", "retry_max_s",
+            "shutdown_grace_s", "poll_s",
+        ])
+        self.worker.dataDirectory = try table.string("data_dir") ?? self.worker.dataDirectory
+        self.worker.concurrency = try table.integer("concurrency", in: 1...256) ?? self.worker.concurrency
+        self.worker.lease = try table.number("lease_s", in: 1...86_400).map { .seconds($0) } ?? self.worker.lease
+        self.worker.heartbeat =
+            try table.number("heartbeat_s", in: 0.05...3600).map { .seconds($0) } ?? self.worker.heartbeat
+        self.worker.maxAttempts = try table.integer("max_attempts", in: 1...1000) ?? self.worker.maxAttempts
+        self.worker.retryBase =
+            try table.number("retry_base_s", in: 0...86_400).map { .seconds($0) } ?? self.worker.retryBase
+        self.worker.retryMax = try table.number("retry_max_s", in: 0...604_800).map { .seconds($0) } ?? self.worker.retryMax
+        self.worker.shutdownGrace =
+            try table.number("shutdown_grace_s", in: 0...86_400).map { .seconds($0) } ?? self.worker.shutdownGrace
+        self.worker.poll = try table.number("poll_s", in: 0.01...60).map { .seconds($0) } ?? self.worker.poll
+        if self.worker.heartbeat >= self.worker.lease {
+            throw table.error("heartbeat_s", "heartbeat_s must be shorter than lease_s, or leases expire while working")
+        }
+    }
+
+    private mutating func readMedia(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: ["sample_rate", "max_input_mb", "max_duration_s"])
+        self.media.sampleRate = try table.integer("sample_rate", in: 8000...48_000) ?? self.media.sampleRate
+        if let megabytes = try table.number("max_input_mb", in: 0.001...10_000_000) {
+            self.media.limits.maxInputBytes = Int64(megabytes * 1_048_576)
+        }
+        if let seconds = try table.number("max_duration_s", in: 1...10_000_000) {
+            self.media.limits.maxDecodedSeconds = seconds
+        }
+    }
+
+    private mutating func readTranscription(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: [
+            "function", "concurrency", "window_s", "language", "formats", "carry_prompt", "prompt_max_chars",
+        ])
+        self.transcription.function = try table.string("function") ?? self.transcription.function
+        self.transcription.concurrency = try table.integer("concurrency", in: 1...64) ?? self.transcription.concurrency
+        self.transcription.windowSeconds = try table.number("window_s", in: 5...7200) ?? self.transcription.windowSeconds
+        if let language = try table.string("language") {
+            self.transcription.language = language.isEmpty ? nil : language
+        }
+        if let formats = try table.strings("formats") {
+            for format in formats where !["json", "srt", "vtt", "txt"].contains(format) {
+                throw table.error("formats", "unknown transcript format '\(format)'; use json, srt, vtt or txt")
+            }
+            self.transcription.formats = formats
+        }
+        self.transcription.carryPrompt = try table.bool("carry_prompt") ?? self.transcription.carryPrompt
+        self.transcription.promptMaxCharacters =
+            try table.integer("prompt_max_chars", in: 0...10_000) ?? self.transcription.promptMaxCharacters
+    }
+
+    private mutating func readSpeech(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: [
+            "function", "voice", "format", "sample_rate", "concurrency", "speed", "max_text_chars",
+        ])
+        self.speech.function = try table.string("function") ?? self.speech.function
+        self.speech.voice = try table.string("voice") ?? self.speech.voice
+        if let format = try table.string("format") {
+            guard AudioFileFormat(fileExtension: format) != nil else {
+                throw table.error("format", "unknown audio format '\(format)'; use wav, mp3, opus, flac or pcm")
+            }
+            self.speech.format = format
+        }
+        self.speech.sampleRate = try table.integer("sample_rate", in: 8000...48_000) ?? self.speech.sampleRate
+        self.speech.concurrency = try table.integer("concurrency", in: 1...64) ?? self.speech.concurrency
+        self.speech.speed = try table.number("speed", in: 0.25...4) ?? self.speech.speed
+        self.speech.maxTextCharacters =
+            try table.integer("max_text_chars", in: 1...100_000_000) ?? self.speech.maxTextCharacters
+    }
+
+    private mutating func readGateway(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: ["circuit_failures", "circuit_cool_down_s", "max_retry_after_s", "seed"])
+        self.gateway.circuitFailures = try table.integer("circuit_failures", in: 1...1000) ?? self.gateway.circuitFailures
+        self.gateway.circuitCoolDown =
+            try table.number("circuit_cool_down_s", in: 0...86_400).map { .seconds($0) } ?? self.gateway.circuitCoolDown
+        self.gateway.maxRetryAfter =
+            try table.number("max_retry_after_s", in: 0...3600).map { .seconds($0) } ?? self.gateway.maxRetryAfter
+        self.gateway.seed = try table.integer("seed", in: 0...Int.max).map { UInt64($0) } ?? self.gateway.seed
+    }
+}
