@@ -7,6 +7,7 @@ enum AudioWorker {
     static let commands: [any Command.Type] = [
         DecodeCommand.self,
         ProbeCommand.self,
+        ConfigCommand.self,
     ]
 
     static func main() async {

@@ -15,10 +15,20 @@ struct CommandContext: Sendable {
     /// The console for output and diagnostics.
     var console: Console
 
+    /// The process environment.
+    var environment: [String: String]
+
     init(arguments: CommandLineArguments, environment: [String: String], console: Console) {
         self.configPath = arguments.value("--config")
         self.gatewayConfigPath = arguments.value("--gateway-config")
         self.dataDirectory = arguments.value("--data-dir") ?? environment["AUDIO_WORKER_DATA"] ?? "./data"
         self.console = console
+        self.environment = environment
+    }
+
+    /// Loads the worker and gateway files named by the global options (or the defaults).
+    func loadConfiguration() throws(ConfigError) -> Configuration {
+        try Configuration.load(
+            configPath: self.configPath, gatewayPath: self.gatewayConfigPath, environment: self.environment)
     }
 }

@@ -55,7 +55,8 @@ package struct AudioProviderSettings: Sendable, Equatable {
         }
         let uploadFormat = try table.string("upload_format")
         if let uploadFormat, !["wav", "flac", "mp3", "opus", "m4a"].contains(uploadFormat) {
-            throw table.error("upload_format", "upload_format must be wav, flac, mp3, opus or m4a, not '\(uploadFormat)'")
+            throw table.error(
+                "upload_format", "upload_format must be wav, flac, mp3, opus or m4a, not '\(uploadFormat)'")
         }
         let path = try table.string("path")
         if let path, !path.hasPrefix("/") {
@@ -77,7 +78,8 @@ package struct AudioProviderSettings: Sendable, Equatable {
             path: other.path ?? self.path, uploadFormat: other.uploadFormat ?? self.uploadFormat,
             maxUploadBytes: other.maxUploadBytes ?? self.maxUploadBytes,
             maxChunkSeconds: other.maxChunkSeconds ?? self.maxChunkSeconds, voice: other.voice ?? self.voice,
-            voices: self.voices.merging(other.voices) { $1 }, responseFormat: other.responseFormat ?? self.responseFormat,
+            voices: self.voices.merging(other.voices) { $1 },
+            responseFormat: other.responseFormat ?? self.responseFormat,
             sampleRate: other.sampleRate ?? self.sampleRate,
             maxInputCharacters: other.maxInputCharacters ?? self.maxInputCharacters, speed: other.speed ?? self.speed)
     }

@@ -49,7 +49,8 @@ package indirect enum CredentialLocation: Sendable, Equatable, CustomStringConve
             }
             return Self.read(path, via: name)
         case .dynamic(let name):
-            return .failure(CredentialProblem("dynamic credential '\(name)' is supplied per request; the worker has none"))
+            return .failure(
+                CredentialProblem("dynamic credential '\(name)' is supplied per request; the worker has none"))
         case .sdk:
             return .failure(CredentialProblem("'sdk' credentials need a provider SDK, which the worker does not use"))
         case .withFallback(let primary, let fallback):

@@ -153,7 +153,7 @@ package struct ExperimentationConfig: Sendable, Equatable {
 
     init(_ table: ConfigTable) throws(ConfigError) {
         var candidates: [(name: String, weight: Double)] = []
-        if let weights = try table.table("candidate_variants") {
+        if case .table = table.table["candidate_variants"], let weights = try table.table("candidate_variants") {
             for key in weights.table.keys {
                 candidates.append((key, try weights.number(key, in: 0...Double.greatestFiniteMagnitude) ?? 0))
             }
@@ -161,7 +161,8 @@ package struct ExperimentationConfig: Sendable, Equatable {
             candidates = names.map { ($0, 1.0) }
         }
         self.init(
-            type: try table.string("type"), candidates: candidates, fallbacks: try table.strings("fallback_variants") ?? [])
+            type: try table.string("type"), candidates: candidates,
+            fallbacks: try table.strings("fallback_variants") ?? [])
     }
 
     package static func == (lhs: ExperimentationConfig, rhs: ExperimentationConfig) -> Bool {

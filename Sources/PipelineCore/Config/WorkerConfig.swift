@@ -111,7 +111,9 @@ package struct WorkerConfig: Sendable, Equatable {
     /// Reads a parsed `audio-worker.toml`.
     package init(_ root: ConfigTable) throws(ConfigError) {
         try root.rejectUnknownKeys(
-            allowing: ["gateway_config", "worker", "media", "transcription", "speech", "gateway", "models", "functions"])
+            allowing: [
+                "gateway_config", "worker", "media", "transcription", "speech", "gateway", "models", "functions",
+            ])
         self.gatewayConfig = try root.string("gateway_config")
         if let table = try root.table("worker") {
             try self.readWorker(table)
@@ -162,14 +164,16 @@ package struct WorkerConfig: Sendable, Equatable {
         }
         if let text = environment["AUDIO_WORKER_CONCURRENCY"] {
             guard let value = Int(text), (1...256).contains(value) else {
-                throw ConfigError(file: "environment", message: "AUDIO_WORKER_CONCURRENCY must be 1...256, not '\(text)'")
+                throw ConfigError(
+                    file: "environment", message: "AUDIO_WORKER_CONCURRENCY must be 1...256, not '\(text)'")
             }
             self.worker.concurrency = value
         }
         if let text = environment["AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY"] {
             guard let value = Int(text), (1...64).contains(value) else {
                 throw ConfigError(
-                    file: "environment", message: "AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY must be 1...64, not '\(text)'")
+                    file: "environment", message: "AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY must be 1...64, not '\(text)'"
+                )
             }
             self.transcription.concurrency = value
         }
@@ -209,7 +213,8 @@ package struct WorkerConfig: Sendable, Equatable {
         self.worker.maxAttempts = try table.integer("max_attempts", in: 1...1000) ?? self.worker.maxAttempts
         self.worker.retryBase =
             try table.number("retry_base_s", in: 0...86_400).map { .seconds($0) } ?? self.worker.retryBase
-        self.worker.retryMax = try table.number("retry_max_s", in: 0...604_800).map { .seconds($0) } ?? self.worker.retryMax
+        self.worker.retryMax =
+            try table.number("retry_max_s", in: 0...604_800).map { .seconds($0) } ?? self.worker.retryMax
         self.worker.shutdownGrace =
             try table.number("shutdown_grace_s", in: 0...86_400).map { .seconds($0) } ?? self.worker.shutdownGrace
         self.worker.poll = try table.number("poll_s", in: 0.01...60).map { .seconds($0) } ?? self.worker.poll
@@ -235,7 +240,8 @@ package struct WorkerConfig: Sendable, Equatable {
         ])
         self.transcription.function = try table.string("function") ?? self.transcription.function
         self.transcription.concurrency = try table.integer("concurrency", in: 1...64) ?? self.transcription.concurrency
-        self.transcription.windowSeconds = try table.number("window_s", in: 5...7200) ?? self.transcription.windowSeconds
+        self.transcription.windowSeconds =
+            try table.number("window_s", in: 5...7200) ?? self.transcription.windowSeconds
         if let language = try table.string("language") {
             self.transcription.language = language.isEmpty ? nil : language
         }
@@ -271,7 +277,8 @@ package struct WorkerConfig: Sendable, Equatable {
 
     private mutating func readGateway(_ table: ConfigTable) throws(ConfigError) {
         try table.rejectUnknownKeys(allowing: ["circuit_failures", "circuit_cool_down_s", "max_retry_after_s", "seed"])
-        self.gateway.circuitFailures = try table.integer("circuit_failures", in: 1...1000) ?? self.gateway.circuitFailures
+        self.gateway.circuitFailures =
+            try table.integer("circuit_failures", in: 1...1000) ?? self.gateway.circuitFailures
         self.gateway.circuitCoolDown =
             try table.number("circuit_cool_down_s", in: 0...86_400).map { .seconds($0) } ?? self.gateway.circuitCoolDown
         self.gateway.maxRetryAfter =

@@ -1,0 +1,71 @@
+/// Builds fallback chains of real clients for resolved audio functions.
+///
+/// One per process: it owns the circuit breaker every chain shares.
+package struct AudioGateway: Sendable {
+    private let http: any HTTPClient
+    private let encoder: any AudioEncoding
+    private let breaker: CircuitBreaker
+    private let clock: any MonotonicClock
+    private let random: RandomSource
+    private let maxRetryAfter: Duration
+
+    /// Creates a gateway from its settings (`[gateway]` in the worker's file).
+    package init(
+        settings: WorkerConfig.Gateway, http: any HTTPClient, encoder: any AudioEncoding,
+        clock: any MonotonicClock = SystemClock()
+    ) {
+        self.http = http
+        self.encoder = encoder
+        self.clock = clock
+        self.breaker = CircuitBreaker(
+            failureThreshold: settings.circuitFailures, coolDown: settings.circuitCoolDown, clock: clock)
+        self.random = RandomSource(seed: settings.seed)
+        self.maxRetryAfter = settings.maxRetryAfter
+    }
+
+    /// A speech-to-text chain for a function resolved as `.transcription`.
+    package func transcriptionChain(for function: ResolvedFunction) -> FallbackChain<any SpeechToText> {
+        self.chain(for: function) { provider -> (any SpeechToText)? in
+            guard let endpoint = provider.endpoint else { return nil }
+            return OpenAITranscriptionClient(
+                endpoint: endpoint, modelName: provider.modelName, apiKey: provider.apiKey,
+                settings: provider.settings, timeout: provider.timeout, http: self.http, encoder: self.encoder)
+        }
+    }
+
+    /// A text-to-speech chain for a function resolved as `.speech`.
+    package func speechChain(for function: ResolvedFunction) -> FallbackChain<any TextToSpeech> {
+        self.chain(for: function) { provider -> (any TextToSpeech)? in
+            guard let endpoint = provider.endpoint else { return nil }
+            if provider.type == "elevenlabs" {
+                return ElevenLabsSpeechClient(
+                    apiBase: endpoint, modelName: provider.modelName ?? "eleven_flash_v2_5", apiKey: provider.apiKey,
+                    settings: provider.settings, timeout: provider.timeout, http: self.http)
+            }
+            return OpenAISpeechClient(
+                endpoint: endpoint, modelName: provider.modelName ?? "tts-1", apiKey: provider.apiKey,
+                settings: provider.settings, timeout: provider.timeout, http: self.http)
+        }
+    }
+
+    private func chain<Client: Sendable>(
+        for function: ResolvedFunction, makeClient: (ResolvedProvider) -> Client?
+    ) -> FallbackChain<Client> {
+        func route(_ variant: ResolvedVariant) -> RouteVariant<Client> {
+            RouteVariant(
+                name: variant.name, retries: variant.retries, timeout: variant.timeout,
+                providers: variant.providers.map { provider in
+                    let client = provider.skipReason == nil ? makeClient(provider) : nil
+                    return RouteProvider(
+                        model: provider.model, name: provider.name, client: client,
+                        skipReason: provider.skipReason ?? (client == nil ? "no endpoint" : nil))
+                })
+        }
+        let functionRoute = FunctionRoute<Client>(
+            function: function.name, candidates: function.candidates.map { (route($0.variant), $0.weight) },
+            fallbacks: function.fallbacks.map(route), extras: function.extras.map { (route($0.variant), $0.position) })
+        return FallbackChain(
+            route: functionRoute, breaker: self.breaker, clock: self.clock, random: self.random,
+            maxRetryAfter: self.maxRetryAfter)
+    }
+}

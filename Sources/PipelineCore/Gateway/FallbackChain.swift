@@ -1,0 +1,152 @@
+/// Runs a request through a function's route with TensorZero's order and the worker's fallback policy.
+///
+/// For each variant (candidates by weight, then fallbacks, extras at their places): up to `num_retries + 1` rounds,
+/// each trying the model's providers in `routing` order. Between rounds it waits an exponential backoff with
+/// jitter, capped at the variant's `max_delay_s`, and at least the longest `Retry-After` a provider sent.
+/// A provider that answered 401/403/404/413 or a quota error is not tried again for this request; one whose
+/// circuit is open is skipped; a provider that rejects the input stops the chain. Every attempt is recorded.
+package struct FallbackChain<Client: Sendable>: Sendable {
+    /// The resolved route.
+    package let route: FunctionRoute<Client>
+    private let breaker: CircuitBreaker
+    private let clock: any MonotonicClock
+    private let random: RandomSource
+    private let maxRetryAfter: Duration
+
+    /// Creates a chain; `breaker` is shared by every chain of the process.
+    package init(
+        route: FunctionRoute<Client>, breaker: CircuitBreaker, clock: any MonotonicClock, random: RandomSource,
+        maxRetryAfter: Duration = .seconds(60)
+    ) {
+        self.route = route
+        self.breaker = breaker
+        self.clock = clock
+        self.random = random
+        self.maxRetryAfter = maxRetryAfter
+    }
+
+    /// Calls `operation` on providers until one succeeds; returns its value, who served it and every attempt.
+    ///
+    /// - Throws: ``GatewayError`` when every provider failed or one rejected the input; `CancellationError`.
+    package func run<Value: Sendable>(
+        audioSeconds: Double?, _ operation: @Sendable (Client) async throws -> (value: Value, bytesSent: Int)
+    ) async throws -> (value: Value, servedBy: ServedBy, attempts: [GatewayAttempt]) {
+        var attempts: [GatewayAttempt] = []
+        func record(
+            _ variant: RouteVariant<Client>, _ provider: RouteProvider<Client>, _ outcome: GatewayAttempt.Outcome,
+            status: Int? = nil, since start: Duration? = nil, bytes: Int = 0, error: String? = nil
+        ) {
+            let latency = start.map { (self.clock.now - $0).seconds * 1000 } ?? 0
+            attempts.append(
+                GatewayAttempt(
+                    function: self.route.function, variant: variant.name, model: provider.model,
+                    provider: provider.name, outcome: outcome, status: status, latencyMilliseconds: Int(latency),
+                    bytesSent: bytes, audioSeconds: audioSeconds, error: error))
+        }
+
+        var anyCalled = false
+        for variant in self.route.ordered(using: self.random) {
+            let variantStart = self.clock.now
+            var excluded = Set<String>()
+            for provider in variant.providers where provider.client == nil {
+                record(variant, provider, .skipped, error: provider.skipReason ?? "unavailable")
+                excluded.insert(provider.key)
+            }
+            var retryAfter: Duration = .zero
+            for round in 0...variant.retries.numRetries {
+                if round > 0 {
+                    guard variant.providers.contains(where: { !excluded.contains($0.key) }) else { break }
+                    let delay = max(self.backoff(round: round, cap: variant.retries.maxDelay), retryAfter)
+                    retryAfter = .zero
+                    if let timeout = variant.timeout, self.clock.now - variantStart + delay >= timeout { break }
+                    try await self.clock.sleep(for: delay)
+                }
+                for provider in variant.providers where !excluded.contains(provider.key) {
+                    guard let client = provider.client else { continue }
+                    if let timeout = variant.timeout, self.clock.now - variantStart >= timeout {
+                        record(variant, provider, .skipped, error: "the variant's \(timeout.formattedSeconds) ran out")
+                        continue
+                    }
+                    guard self.breaker.admit(provider.key) else {
+                        record(variant, provider, .skipped, error: "circuit open after repeated failures")
+                        continue
+                    }
+                    anyCalled = true
+                    let start = self.clock.now
+                    do {
+                        let (value, bytes) = try await operation(client)
+                        self.breaker.recordSuccess(provider.key)
+                        record(variant, provider, .ok, status: 200, since: start, bytes: bytes)
+                        let servedBy = ServedBy(
+                            function: self.route.function, variant: variant.name, model: provider.model,
+                            provider: provider.name)
+                        return (value, servedBy, attempts)
+                    } catch let failure as ProviderFailure {
+                        record(
+                            variant, provider, .failed, status: failure.status, since: start, bytes: failure.bytesSent,
+                            error: failure.message)
+                        switch failure.disposition {
+                        case .fatal:
+                            self.breaker.recordSuccess(provider.key)
+                            throw GatewayError(
+                                function: self.route.function, reason: .rejected(failure.message), attempts: attempts)
+                        case .nextProvider:
+                            self.breaker.releaseTrial(provider.key)
+                            excluded.insert(provider.key)
+                        case .retry:
+                            self.breaker.recordFailure(provider.key)
+                            if let asked = failure.retryAfter {
+                                if asked > self.maxRetryAfter {
+                                    excluded.insert(provider.key)
+                                } else {
+                                    retryAfter = max(retryAfter, asked)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        throw GatewayError(
+            function: self.route.function, reason: anyCalled ? .exhausted : .noProviders, attempts: attempts)
+    }
+
+    /// Truncated exponential backoff with jitter: 1 s × 2^(round−1), capped, scaled by a random 50–100 %.
+    private func backoff(round: Int, cap: Duration) -> Duration {
+        let base = min(pow2(round - 1), cap.seconds)
+        return .milliseconds(Int64(base * (0.5 + 0.5 * self.random.unit()) * 1000))
+    }
+}
+
+private func pow2(_ exponent: Int) -> Double {
+    Double(1 << min(max(exponent, 0), 30))
+}
+
+extension FallbackChain: SpeechToText where Client == any SpeechToText {
+    package func transcribe(_ request: TranscriptionRequest) async throws -> TranscriptionResult {
+        let (result, servedBy, attempts) = try await self.run(audioSeconds: request.duration) { client in
+            let result = try await client.transcribe(request)
+            return (result, result.bytesSent)
+        }
+        var served = result
+        served.servedBy = servedBy
+        served.attempts = attempts
+        for index in served.transcript.segments.indices {
+            served.transcript.segments[index].provider = servedBy.label
+        }
+        return served
+    }
+}
+
+extension FallbackChain: TextToSpeech where Client == any TextToSpeech {
+    package func synthesize(_ request: SpeechRequest) async throws -> SpeechResult {
+        let (result, servedBy, attempts) = try await self.run(audioSeconds: nil) { client in
+            let result = try await client.synthesize(request)
+            return (result, result.bytesSent)
+        }
+        var served = result
+        served.servedBy = servedBy
+        served.attempts = attempts
+        return served
+    }
+}
