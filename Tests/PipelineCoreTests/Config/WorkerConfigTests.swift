@@ -1,0 +1,80 @@
+import PipelineCore
+import Testing
+
+struct WorkerConfigTests {
+    @Test
+    func theShippedFileLoadsWithItsValues() throws {
+        let config = try WorkerConfig(ConfigTable.load(contentsOf: ConfigFixtures.path("config/audio-worker.toml")))
+
+        #expect(config.worker.concurrency == 2)
+        #expect(config.transcription.function == "pmoves_yt_transcription")
+        #expect(config.speech.sampleRate == 24_000)
+        #expect(config.models["openai_whisper"]?.providers["openai"]?.audio.maxUploadBytes == 25 * 1_048_576)
+        #expect(config.extraVariants["flute_tts_synthesis"]?.first?.position == "last")
+    }
+
+    @Test(arguments: [
+        ("[worker]\nconcurency = 3\n", "audio-worker.toml:2:1: unknown key 'concurency' in [worker]"),
+        ("colour = \"blue\"\n", "audio-worker.toml:1:1: unknown key 'colour' at the top level"),
+        (
+            "[worker]\nconcurrency = \"four\"\n",
+            "audio-worker.toml:2:1: 'worker.concurrency' must be an integer, not string"
+        ),
+        ("[worker]\nconcurrency = 0\n", "audio-worker.toml:2:1: 'worker.concurrency' must be from 1 to 256, not 0"),
+        (
+            "[worker]\nlease_s = 5\nheartbeat_s = 10\n",
+            "audio-worker.toml:3:1: heartbeat_s must be shorter than lease_s, or leases expire while working"
+        ),
+        (
+            "[transcription]\nformats = [\"json\", \"docx\"]\n",
+            "audio-worker.toml:2:1: unknown transcript format 'docx'; use json, srt, vtt or txt"
+        ),
+        (
+            "[models.m.providers.p]\nupload_format = \"aiff\"\n",
+            "audio-worker.toml:2:1: upload_format must be wav, flac, mp3, opus or m4a, not 'aiff'"
+        ),
+        (
+            "[models.m.providers.p]\nvoice_id = \"x\"\n",
+            "audio-worker.toml:2:1: unknown key 'voice_id' in [models.m.providers.p]"
+        ),
+        (
+            "[functions.f.variants.v]\nmodel = \"m\"\nposition = \"middle\"\n",
+            "audio-worker.toml:3:1: position must be \"first\", \"last\", \"before:VARIANT\" or \"after:VARIANT\""
+        ),
+        (
+            "[speech]\nformat = \"midi\"\n",
+            "audio-worker.toml:2:1: unknown audio format 'midi'; use wav, mp3, opus, flac or pcm"
+        ),
+        ("[worker\nconcurrency = 3\n", "audio-worker.toml:1:8: expected ']' after the table name, found end of line"),
+    ])
+    func mistakesAreErrorsWithTheirLocation(document: String, expected: String) throws {
+        do {
+            _ = try WorkerConfig(ConfigFixtures.table(document, file: "audio-worker.toml"))
+            Issue.record("no error for \(document)")
+        } catch let error as ConfigError {
+            #expect(error.description.hasPrefix(expected), "\(error.description)")
+        } catch let error as TOMLError {
+            #expect(ConfigError(error).description.hasPrefix(expected), "\(error.description)")
+        }
+    }
+
+    @Test
+    func environmentOverridesFileValues() throws {
+        var config = try WorkerConfig(ConfigFixtures.table("[worker]\ndata_dir = \"file-data\"\nconcurrency = 2\n"))
+
+        try config.applyEnvironment(["AUDIO_WORKER_DATA": "/srv/audio", "AUDIO_WORKER_CONCURRENCY": "8"])
+
+        #expect(config.worker.dataDirectory == "/srv/audio")
+        #expect(config.worker.concurrency == 8)
+        #expect(throws: ConfigError.self) { try config.applyEnvironment(["AUDIO_WORKER_CONCURRENCY": "lots"]) }
+    }
+
+    @Test
+    func apiBaseOverridesAreReadPerModelAndProvider() {
+        let overrides = WorkerConfig.apiBaseOverrides([
+            "AUDIO_WORKER_API_BASE__whisper_small_local__local": "http://127.0.0.1:9000/v1", "OTHER": "x",
+        ])
+
+        #expect(overrides == ["whisper_small_local": ["local": "http://127.0.0.1:9000/v1"]])
+    }
+}
