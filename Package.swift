@@ -18,14 +18,36 @@ let package = Package(
             pkgConfig: "libavformat libavcodec libavutil libswresample",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswresample-dev"])]
         ),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "PipelineCore", swiftSettings: swiftSettings),
+        .target(name: "SQLiteQueue", dependencies: ["CSQLite", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "AudioMedia", dependencies: ["CFFmpeg", "PipelineCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "audio-worker",
-            dependencies: ["PipelineCore", "AudioMedia"],
+            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "queue-bench",
+            dependencies: ["SQLiteQueue", "PipelineCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "JobQueueConformance",
+            dependencies: ["PipelineCore"],
+            path: "Tests/JobQueueConformance",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PipelineCoreTests",
+            dependencies: ["PipelineCore", "JobQueueConformance"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SQLiteQueueTests",
+            dependencies: ["SQLiteQueue", "PipelineCore", "queue-bench", "JobQueueConformance"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AudioMediaTests",
             dependencies: ["AudioMedia", "PipelineCore"],
@@ -33,7 +55,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["audio-worker", "PipelineCore"],
+            dependencies: ["audio-worker", "PipelineCore", "AudioMedia"],
             swiftSettings: swiftSettings
         ),
     ]

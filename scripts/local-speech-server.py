@@ -16,6 +16,8 @@ GET  /v1/models                   -> model list (names from --model-name)
 POST /v1/audio/transcriptions     OpenAI transcription (multipart/form-data)
 POST /v1/audio/speech             OpenAI speech (JSON)
 POST /inference                   whisper.cpp server compatible transcription
+POST /v1/text-to-speech/{voice}    ElevenLabs-compatible speech (?output_format=pcm_24000|mp3_44100_128|
+                                  wav_24000...; header xi-api-key checked when --elevenlabs-key is given)
 GET  /admin/faults                current fault settings and remaining budgets
 POST /admin/faults                replace fault settings, reset fault budgets
 GET  /admin/stats                 request/response counters
@@ -95,7 +97,8 @@ SPEECH_RATE = 24000  # OpenAI speech output rate (Hz)
 TRANSCRIPTION_PATH = "/v1/audio/transcriptions"
 SPEECH_PATH = "/v1/audio/speech"
 INFERENCE_PATH = "/inference"
-AUDIO_ROUTES = (TRANSCRIPTION_PATH, SPEECH_PATH, INFERENCE_PATH)
+ELEVENLABS_PATH = "/v1/text-to-speech"
+AUDIO_ROUTES = (TRANSCRIPTION_PATH, SPEECH_PATH, INFERENCE_PATH, ELEVENLABS_PATH)
 
 SEGMENT_PAUSE_S = 0.3  # start a new segment after a pause this long
 SEGMENT_MAX_S = 12.0  # ... or when a segment would get longer than this
@@ -1140,7 +1143,9 @@ class Handler(BaseHTTPRequestHandler):
         if len(path) > 1:
             path = path.rstrip("/")
         try:
-            if path in AUDIO_ROUTES:
+            if path.startswith(ELEVENLABS_PATH + "/"):
+                self._audio_route(ELEVENLABS_PATH)
+            elif path in AUDIO_ROUTES:
                 self._audio_route(path)
             else:
                 try:
@@ -1231,6 +1236,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._apply_fault(path, fault, settings, body)
             elif path == SPEECH_PATH:
                 self._speech()
+            elif path == ELEVENLABS_PATH:
+                self._elevenlabs_speech()
             else:
                 self._transcription(path)
         except ApiError as e:
@@ -1381,6 +1388,37 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(200, audio, SPEECH_FORMATS[fmt][0], {"X-Sample-Rate": SPEECH_RATE})
 
 
+    def _elevenlabs_speech(self):
+        """ElevenLabs' shape: voice id in the path, output_format in the query, xi-api-key header."""
+        opts = self.server.options
+        if opts.elevenlabs_key is not None and self.headers.get("xi-api-key") != opts.elevenlabs_key:
+            raise ApiError(401, "invalid api key", "authentication_error", None, "invalid_api_key")
+        req = self._json_body()
+        text = req.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ApiError(422, "text is required", param="text", code="invalid_value")
+        if len(text) > opts.max_input_chars:
+            raise ApiError(400, "text is too long: %d characters" % len(text), param="text", code="text_too_long")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        output = (query.get("output_format") or ["mp3_44100_128"])[0]
+        match = re.fullmatch(r"(mp3|pcm|wav)_(\d+)(?:_\d+)?", output)
+        if not match:
+            raise ApiError(422, "unsupported output_format '%s'" % output, param="output_format", code="invalid_value")
+        codec, rate = match.group(1), int(match.group(2))
+        pcm24 = synthesize(text, "rms", 1.0, "pcm")
+        if codec == "pcm" and rate == SPEECH_RATE:
+            audio, ctype = pcm24, "audio/pcm"
+        else:
+            container = {"pcm": ["-f", "s16le"], "wav": ["-f", "wav"], "mp3": ["-c:a", "libmp3lame", "-f", "mp3"]}
+            proc = run_tool(["ffmpeg", "-nostdin", "-v", "error", "-f", "s16le", "-ar", str(SPEECH_RATE), "-ac", "1",
+                             "-i", "pipe:0", "-ar", str(rate), *container[codec], "pipe:1"], input_bytes=pcm24)
+            if proc.returncode != 0:
+                raise ApiError(500, "ffmpeg failed: %s" % _ffmpeg_error(proc), "server_error")
+            audio = proc.stdout
+            ctype = {"pcm": "audio/pcm", "wav": "audio/wav", "mp3": "audio/mpeg"}[codec]
+        self.send_bytes(200, audio, ctype)
+
+
 def synthesize(text: str, voice: str, speed: float, fmt: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="speech-tts-") as tmp:
         txt = os.path.join(tmp, "input.txt")
@@ -1467,6 +1505,8 @@ def parse_args(argv=None):
     p.add_argument("--model-name", dest="model_names", action="append", default=[],
                    help="only accept this model (repeatable); other 'model' values get 404")
     p.add_argument("--max-input-chars", type=int, default=4096, help="speech input limit (default 4096)")
+    p.add_argument("--elevenlabs-key", default=None,
+                   help="require this xi-api-key on the ElevenLabs-compatible route (default: accept any)")
     p.add_argument("--max-body-bytes", type=int, default=100 * 1024 * 1024,
                    help="largest request body accepted (default 100 MiB)")
     p.add_argument("--decoders", type=int, default=2,
@@ -1519,6 +1559,9 @@ def main(argv=None):
     def stop(signum, _frame):
         raise KeyboardInterrupt
 
+    # A parent may start us with SIGTERM blocked (threads of a Swift or Dispatch process block it, and the mask
+    # survives exec); unblock it so `terminate()` stops the server.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever(poll_interval=0.2)

@@ -25,14 +25,24 @@ struct WorkerProcess {
     }()
 
     /// A file in `fixtures/audio`.
-    static func fixture(_ name: String) -> String {
-        self.root.appendingPathComponent("fixtures/audio").appendingPathComponent(name).path
+    static func fixture(_ name: String) -> String { self.fixtureURL(name).path }
+
+    /// A file in `fixtures/audio`, as a URL.
+    static func fixtureURL(_ name: String) -> URL {
+        self.root.appendingPathComponent("fixtures/audio").appendingPathComponent(name)
     }
 
     /// Runs `audio-worker` with `arguments` to completion.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        try self.runProgram(self.executable.path, arguments, environment: environment)
+    }
+
+    /// Runs any program to completion in the package root, with `environment` added to this process's.
+    static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> Outcome
+    {
         let process = Process()
-        process.executableURL = self.executable
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         process.currentDirectoryURL = self.root
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

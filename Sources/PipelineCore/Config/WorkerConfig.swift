@@ -4,6 +4,9 @@ import Foundation
 package struct WorkerConfig: Sendable, Equatable {
     /// Queue worker settings (`[worker]`).
     package struct Worker: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
         /// Where the embedded queue and file store live.
         package var dataDirectory = "data"
         /// Jobs worked at once by one `serve`.
@@ -26,6 +29,9 @@ package struct WorkerConfig: Sendable, Equatable {
 
     /// Decoding settings (`[media]`).
     package struct Media: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
         /// The rate audio is decoded to for transcription, in Hz.
         package var sampleRate = 16_000
         /// Limits on untrusted inputs.
@@ -34,6 +40,9 @@ package struct WorkerConfig: Sendable, Equatable {
 
     /// Transcription defaults (`[transcription]`).
     package struct Transcription: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
         /// The gateway function to call.
         package var function = "pmoves_yt_transcription"
         /// Chunks in flight at once per job.
@@ -52,6 +61,9 @@ package struct WorkerConfig: Sendable, Equatable {
 
     /// Speech defaults (`[speech]`).
     package struct Speech: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
         /// The gateway function to call.
         package var function = "flute_tts_synthesis"
         /// The voice to ask for, or nil for each provider's own default.
@@ -70,6 +82,9 @@ package struct WorkerConfig: Sendable, Equatable {
 
     /// Fallback machinery settings (`[gateway]`).
     package struct Gateway: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
         /// Consecutive failures that open a provider's circuit.
         package var circuitFailures = 5
         /// How long an open circuit skips its provider.

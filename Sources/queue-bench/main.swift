@@ -1,0 +1,92 @@
+import Foundation
+import PipelineCore
+import SQLiteQueue
+
+let usage = """
+    usage: queue-bench throughput --db PATH --jobs N   enqueue N jobs, lease and complete them all; print JSON rates
+           queue-bench work --db PATH --owner NAME      lease and complete until none is runnable; print each job id
+    """
+
+/// What queue-bench does.
+enum Mode: String {
+    case throughput
+    case work
+}
+
+/// Enqueues `count` jobs, then leases and completes every one in a single worker loop, timing each phase.
+func throughput(queue: SQLiteJobQueue, count: Int) async throws -> JSONValue {
+    let clock = ContinuousClock()
+    let started = clock.now
+    for index in 0..<count {
+        let payload = JobPayload.synthesis(SynthesisJobSpec(text: "sentence \(index)", outputKey: "bench/\(index).wav"))
+        _ = try await queue.enqueue(EnqueueRequest(payload: payload, idempotencyKey: "bench-\(index)"))
+    }
+    let enqueued = clock.now
+    var leasing = Duration.zero
+    var completing = Duration.zero
+    var completed = 0
+    while true {
+        let leaseStarted = clock.now
+        guard let lease = try await queue.lease(owner: "queue-bench", visibility: .seconds(60)) else { break }
+        let completeStarted = clock.now
+        try await queue.complete(lease, outputs: [], result: nil)
+        let completeEnded = clock.now
+        leasing += completeStarted - leaseStarted
+        completing += completeEnded - completeStarted
+        completed += 1
+    }
+    let total = clock.now - started
+    guard completed == count else {
+        throw JobQueueError.storage("enqueued \(count) jobs but completed \(completed)")
+    }
+    func rate(_ duration: Duration) -> JSONValue {
+        .number(duration.seconds > 0 ? (Double(count) / duration.seconds).rounded() : 0)
+    }
+    return .object([
+        "jobs": .number(Double(count)),
+        "seconds": .number((total.seconds * 1000).rounded() / 1000),
+        "jobs_per_second": rate(total),
+        "enqueue_per_second": rate(enqueued - started),
+        "lease_per_second": rate(leasing),
+        "complete_per_second": rate(completing),
+    ])
+}
+
+/// Leases and completes jobs until none is runnable, printing each completed job's id.
+func work(queue: SQLiteJobQueue, owner: String) async throws {
+    while let lease = try await queue.lease(owner: owner, visibility: .seconds(60)) {
+        try await queue.complete(lease, outputs: [], result: nil)
+        print(lease.job.id)
+    }
+}
+
+func fail(_ message: String, status: Int32) -> Never {
+    FileHandle.standardError.write(Data("queue-bench: \(message)\n".utf8))
+    exit(status)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+    guard let mode = arguments.first.flatMap(Mode.init(rawValue:)) else {
+        throw UsageError(arguments.first.map { "unknown mode '\($0)'" } ?? "missing mode")
+    }
+    let options = try CommandLineArguments(
+        Array(arguments.dropFirst()),
+        accepting: CommandLineArguments.Specification(valueOptions: ["--db", "--jobs", "--owner"]))
+    _ = try options.operands(named: "operands", minimum: 0, maximum: 0)
+    guard let path = options.value("--db") else { throw UsageError("missing --db") }
+    switch mode {
+    case .throughput:
+        guard let count = try options.integer("--jobs", in: 1...10_000_000) else { throw UsageError("missing --jobs") }
+        let queue = try await SQLiteJobQueue.open(path: path)
+        print(try JSONOutput.string(try await throughput(queue: queue, count: count)))
+    case .work:
+        guard let owner = options.value("--owner") else { throw UsageError("missing --owner") }
+        let queue = try await SQLiteJobQueue.open(path: path)
+        try await work(queue: queue, owner: owner)
+    }
+} catch let error as UsageError {
+    fail("\(error.message)\n\(usage)", status: 2)
+} catch {
+    fail("\(error)", status: 1)
+}

@@ -1,0 +1,104 @@
+import Foundation
+import PipelineCore
+
+/// The local speech server (`scripts/local-speech-server.py`) run as a real process on 127.0.0.1 for a test.
+///
+/// Start it with ``start(_:)``, which returns once the server printed its port; stop it with ``stop()``.
+final class SpeechServer: Sendable {
+    /// The port it listens on.
+    let port: Int
+    private let process: Process
+    private let log: URL
+
+    private init(port: Int, process: Process, log: URL) {
+        self.port = port
+        self.process = process
+        self.log = log
+    }
+
+    /// The OpenAI-style API base, `http://127.0.0.1:PORT/v1`.
+    var apiBase: String { "http://127.0.0.1:\(self.port)/v1" }
+
+    /// The venv's Python, made by `scripts/setup`.
+    static var python: URL { WorkerProcess.root.appendingPathComponent(".venv/bin/python") }
+
+    /// Starts a server with extra command-line `arguments` (`--echo`, `--fail-first 2`, ...).
+    static func start(_ arguments: [String] = []) async throws -> SpeechServer {
+        guard FileManager.default.isExecutableFile(atPath: self.python.path) else {
+            throw SetupError("no \(self.python.path): run scripts/setup first")
+        }
+        let process = Process()
+        process.executableURL = self.python
+        process.arguments =
+            [
+                WorkerProcess.root.appendingPathComponent("scripts/local-speech-server.py").path, "--port", "0",
+            ] + arguments
+        let output = Pipe()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("speech-server-\(UUID()).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardOutput = output
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+        let reader = output.fileHandleForReading
+        let line = try await runBlocking { _ -> String in
+            var collected = Data()
+            while !collected.contains(UInt8(ascii: "\n")) {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                collected.append(chunk)
+            }
+            return String(decoding: collected, as: UTF8.self)
+        }
+        guard line.hasPrefix("LISTENING "),
+            let port = Int(line.dropFirst(10).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            process.terminate()
+            let errors = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw SetupError("the speech server did not start: \(line) \(errors.suffix(2000))")
+        }
+        return SpeechServer(port: port, process: process, log: log)
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after five seconds) and waits for it to exit.
+    func stop() {
+        if self.process.isRunning {
+            self.process.terminate()
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while self.process.isRunning && Date() < deadline {
+            usleep(20_000)
+        }
+        if self.process.isRunning {
+            kill(self.process.processIdentifier, SIGKILL)
+        }
+        self.process.waitUntilExit()
+        try? FileManager.default.removeItem(at: self.log)
+    }
+
+    /// Replaces the fault settings (`{"fail_first": 2, "fail_status": 503, ...}`).
+    func setFaults(_ faults: [String: JSONValue]) async throws {
+        _ = try await self.admin("POST", "/admin/faults", body: try JSONOutput.encode(JSONValue.object(faults)))
+    }
+
+    /// Requests served per route.
+    func requests(_ route: String = "/v1/audio/transcriptions") async throws -> Int {
+        let stats = try await self.admin("GET", "/admin/stats")
+        guard case .number(let count) = stats["requests"]?[route] else { return 0 }
+        return Int(count)
+    }
+
+    private func admin(_ method: String, _ path: String, body: Data = Data()) async throws -> JSONValue {
+        let response = try await URLSessionHTTPClient().send(
+            HTTPRequest(
+                method: method, url: URL(string: "http://127.0.0.1:\(self.port)\(path)")!,
+                headers: ["Content-Type": "application/json"], body: body, timeout: .seconds(10)))
+        return try JSONDecoder().decode(JSONValue.self, from: response.body)
+    }
+}
+
+/// A test environment that is not ready.
+struct SetupError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) { self.description = description }
+}
