@@ -19,12 +19,14 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswresample-dev"])]
         ),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CurlHTTP", dependencies: ["CCurl", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "PipelineCore", swiftSettings: swiftSettings),
         .target(name: "SQLiteQueue", dependencies: ["CSQLite", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "AudioMedia", dependencies: ["CFFmpeg", "PipelineCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "audio-worker",
-            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue"],
+            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -55,7 +57,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["audio-worker", "PipelineCore", "AudioMedia"],
+            dependencies: ["audio-worker", "PipelineCore", "AudioMedia", "CurlHTTP"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -25,33 +25,32 @@ package struct FFmpegAudioEncoder: AudioEncoding {
         }
     }
 
-    package func encode(
-        _ blocks: some AsyncSequence<AudioBlock, any Error>, sampleRate: Int, to file: URL,
-        as format: AudioFileFormat, outputRate: Int
-    ) async throws -> EncodedFile {
+    package func openWriter(to file: URL, sampleRate: Int, as format: AudioFileFormat, outputRate: Int)
+        async throws -> AudioWriter
+    {
         try Self.validate(sampleRate: sampleRate, outputRate: outputRate, output: file.path)
         let temporary = file.deletingLastPathComponent()
             .appendingPathComponent(".\(file.lastPathComponent).partial-\(UUID().uuidString.prefix(8))")
-        do {
-            let session = try await runBlocking { _ in
-                try Self.makeSession(
-                    format: format, inputRate: sampleRate, outputRate: outputRate,
-                    destination: .file(path: temporary.path), output: file.path)
-            }
-            for try await block in blocks {
-                try await runBlocking { _ in try session.write(block.samples) }
-            }
-            let finished = try await runBlocking { _ in try session.finish() }
-            guard rename(temporary.path, file.path) == 0 else {
-                throw MediaError(.ioError, input: file.path, reason: "cannot move the finished file into place")
-            }
-            let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value
-            return EncodedFile(
-                sampleRate: finished.sampleRate, inputSamples: finished.inputSamples, bytes: size ?? 0)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
+        let session = try await runBlocking { _ in
+            try Self.makeSession(
+                format: format, inputRate: sampleRate, outputRate: outputRate,
+                destination: .file(path: temporary.path), output: file.relativePath)
         }
+        return AudioWriter(
+            write: { samples in try await runBlocking { _ in try session.write(samples) } },
+            finish: {
+                let finished = try await runBlocking { _ in try session.finish() }
+                guard rename(temporary.path, file.path) == 0 else {
+                    try? FileManager.default.removeItem(at: temporary)
+                    throw MediaError(
+                        .ioError, input: file.relativePath, reason: "cannot move the finished file into place")
+                }
+                let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?
+                    .int64Value
+                return EncodedFile(
+                    sampleRate: finished.sampleRate, inputSamples: finished.inputSamples, bytes: size ?? 0)
+            },
+            abandon: { try? FileManager.default.removeItem(at: temporary) })
     }
 
     private static func validate(sampleRate: Int, outputRate: Int, output: String) throws(MediaError) {

@@ -8,6 +8,7 @@ enum AudioWorker {
         DecodeCommand.self,
         ProbeCommand.self,
         ConfigCommand.self,
+        TranscribeCommand.self,
     ]
 
     static func main() async {

@@ -1,4 +1,5 @@
 import AudioMedia
+import CurlHTTP
 import Foundation
 import PipelineCore
 
@@ -125,7 +126,7 @@ enum ConfigCommand: Command {
     private static func probe(
         _ reports: [FunctionReport], resolved: [ResolvedFunction], timeout: Duration
     ) async -> [FunctionReport] {
-        let http = URLSessionHTTPClient()
+        let http = CurlHTTPClient()
         var targets: [String: HTTPRequest] = [:]
         for function in resolved {
             for provider in function.allProviders where provider.skipReason == nil {

@@ -1,4 +1,5 @@
 import AudioMedia
+import CurlHTTP
 import Foundation
 import PipelineCore
 import Testing
@@ -50,7 +51,7 @@ struct GatewayIntegrationTests {
         settings.circuitFailures = failures
         settings.seed = 1
         return AudioGateway(
-            settings: settings, http: URLSessionHTTPClient(), encoder: FFmpegAudioEncoder(), clock: clock
+            settings: settings, http: CurlHTTPClient(), encoder: FFmpegAudioEncoder(), clock: clock
         )
         .transcriptionChain(for: function)
     }
@@ -70,7 +71,7 @@ struct GatewayIntegrationTests {
         }
         let client = OpenAITranscriptionClient(
             endpoint: URL(string: server.apiBase + "/audio/transcriptions")!, modelName: "small", apiKey: nil,
-            settings: AudioProviderSettings(), timeout: .seconds(60), http: URLSessionHTTPClient(),
+            settings: AudioProviderSettings(), timeout: .seconds(60), http: CurlHTTPClient(),
             encoder: FFmpegAudioEncoder())
 
         let result = try await client.transcribe(TranscriptionRequest(samples: samples, sampleRate: 16_000))
@@ -239,11 +240,11 @@ struct GatewayIntegrationTests {
         let openAI = OpenAISpeechClient(
             endpoint: URL(string: server.apiBase + "/audio/speech")!, modelName: "kokoro", apiKey: nil,
             settings: AudioProviderSettings(voice: "af_heart", responseFormat: "wav"), timeout: .seconds(30),
-            http: URLSessionHTTPClient())
+            http: CurlHTTPClient())
         let elevenLabs = ElevenLabsSpeechClient(
             apiBase: URL(string: server.apiBase)!, modelName: "eleven_flash_v2_5", apiKey: "xi-test",
             settings: AudioProviderSettings(voice: "voice-id", responseFormat: "pcm_16000"), timeout: .seconds(30),
-            http: URLSessionHTTPClient())
+            http: CurlHTTPClient())
 
         let wav = try await openAI.synthesize(SpeechRequest(text: "Hello from the local server."))
         let pcm = try await elevenLabs.synthesize(SpeechRequest(text: "Hello from the local server."))

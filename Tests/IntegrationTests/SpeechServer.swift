@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import PipelineCore
 
@@ -88,7 +89,7 @@ final class SpeechServer: Sendable {
     }
 
     private func admin(_ method: String, _ path: String, body: Data = Data()) async throws -> JSONValue {
-        let response = try await URLSessionHTTPClient().send(
+        let response = try await CurlHTTPClient().send(
             HTTPRequest(
                 method: method, url: URL(string: "http://127.0.0.1:\(self.port)\(path)")!,
                 headers: ["Content-Type": "application/json"], body: body, timeout: .seconds(10)))

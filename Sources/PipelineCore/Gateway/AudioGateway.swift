@@ -33,18 +33,24 @@ package struct AudioGateway: Sendable {
         }
     }
 
-    /// A text-to-speech chain for a function resolved as `.speech`.
-    package func speechChain(for function: ResolvedFunction) -> FallbackChain<any TextToSpeech> {
+    /// A text-to-speech chain for a function resolved as `.speech`, whose replies are decoded with `decoder`
+    /// to mono at `sampleRate` (a reply that does not decode counts as that provider's failure).
+    package func speechChain(
+        for function: ResolvedFunction, decoder: any AudioDecoding, sampleRate: Int
+    ) -> FallbackChain<any TextToSpeech> {
         self.chain(for: function) { provider -> (any TextToSpeech)? in
             guard let endpoint = provider.endpoint else { return nil }
+            let client: any TextToSpeech
             if provider.type == "elevenlabs" {
-                return ElevenLabsSpeechClient(
+                client = ElevenLabsSpeechClient(
                     apiBase: endpoint, modelName: provider.modelName ?? "eleven_flash_v2_5", apiKey: provider.apiKey,
                     settings: provider.settings, timeout: provider.timeout, http: self.http)
+            } else {
+                client = OpenAISpeechClient(
+                    endpoint: endpoint, modelName: provider.modelName ?? "tts-1", apiKey: provider.apiKey,
+                    settings: provider.settings, timeout: provider.timeout, http: self.http)
             }
-            return OpenAISpeechClient(
-                endpoint: endpoint, modelName: provider.modelName ?? "tts-1", apiKey: provider.apiKey,
-                settings: provider.settings, timeout: provider.timeout, http: self.http)
+            return DecodingSpeechClient(client, decoder: decoder, sampleRate: sampleRate)
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// Sends one HTTP request and returns the whole response.
 ///
-/// Implementations: ``URLSessionHTTPClient``; tests use scripted fakes. Requests and responses are our own types
+/// Implementations: `CurlHTTPClient` (module CurlHTTP); tests use scripted fakes. Requests and responses are our own types
 /// because `URLRequest` lives in FoundationNetworking on Linux.
 package protocol HTTPClient: Sendable {
     /// Sends `request`; throws ``HTTPClientError`` for transport failures (never for an HTTP error status).

@@ -55,7 +55,7 @@ package struct TranscriptionResult: Sendable {
 }
 
 /// The function, variant, model and provider that answered.
-package struct ServedBy: Sendable, Codable, Equatable {
+package struct ServedBy: Sendable, Codable, Hashable {
     /// The gateway function.
     package var function: String
     /// The variant.

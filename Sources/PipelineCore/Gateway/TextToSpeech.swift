@@ -37,6 +37,10 @@ package struct SpeechResult: Sendable {
     package var attempts: [GatewayAttempt]
     /// Request body bytes sent for the answering request.
     package var bytesSent: Int
+    /// The audio decoded to mono Float32, once a ``DecodingSpeechClient`` has checked it.
+    package var samples: [Float]?
+    /// The rate of `samples`, in Hz.
+    package var sampleRate: Int?
 
     /// Creates a result.
     package init(

@@ -6,14 +6,57 @@ package protocol AudioEncoding: Sendable {
     func encode(_ samples: [Float], sampleRate: Int, as format: AudioFileFormat, outputRate: Int) async throws
         -> Data
 
-    /// Encodes `blocks` (at `sampleRate`) into `file`, resampled to `outputRate`, and returns the output's facts.
+    /// Opens `file` for writing samples (at `sampleRate`) pushed one batch at a time, resampled to `outputRate`.
     ///
     /// The file appears complete or not at all: it is written beside `file` under a temporary name and renamed
-    /// at the end. Memory stays at one block.
-    func encode(
+    /// by ``AudioWriter/finish()``; ``AudioWriter/abandon()`` removes it.
+    func openWriter(to file: URL, sampleRate: Int, as format: AudioFileFormat, outputRate: Int) async throws
+        -> AudioWriter
+}
+
+extension AudioEncoding {
+    /// Encodes `blocks` (at `sampleRate`) into `file`, resampled to `outputRate`; memory stays at one block.
+    package func encode(
         _ blocks: some AsyncSequence<AudioBlock, any Error>, sampleRate: Int, to file: URL,
         as format: AudioFileFormat, outputRate: Int
-    ) async throws -> EncodedFile
+    ) async throws -> EncodedFile {
+        let writer = try await self.openWriter(to: file, sampleRate: sampleRate, as: format, outputRate: outputRate)
+        do {
+            for try await block in blocks {
+                try await writer.write(block.samples)
+            }
+            return try await writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+    }
+}
+
+/// An audio file being written: push samples, then finish (or abandon).
+package struct AudioWriter: Sendable {
+    private let writeSamples: @Sendable ([Float]) async throws -> Void
+    private let finishFile: @Sendable () async throws -> EncodedFile
+    private let abandonFile: @Sendable () -> Void
+
+    /// Creates a writer from its operations.
+    package init(
+        write: @escaping @Sendable ([Float]) async throws -> Void,
+        finish: @escaping @Sendable () async throws -> EncodedFile, abandon: @escaping @Sendable () -> Void
+    ) {
+        self.writeSamples = write
+        self.finishFile = finish
+        self.abandonFile = abandon
+    }
+
+    /// Encodes `samples`.
+    package func write(_ samples: [Float]) async throws { try await self.writeSamples(samples) }
+
+    /// Completes the file and moves it into place.
+    package func finish() async throws -> EncodedFile { try await self.finishFile() }
+
+    /// Removes the unfinished file.
+    package func abandon() { self.abandonFile() }
 }
 
 /// What an encode wrote.

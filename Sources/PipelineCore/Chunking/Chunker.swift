@@ -1,0 +1,184 @@
+/// Cuts a stream of mono samples into chunks for transcription, at silences, as the samples arrive.
+///
+/// Energy voice activity over 20 ms frames, with a threshold that adapts to the recording (``LevelHistogram``),
+/// marks speech. Whenever a window's worth of audio is buffered, the chunk is cut in the middle of the longest
+/// silence in the window's second half; short speech regions are therefore merged into full chunks rather than
+/// sent one by one. Only when that half has no silence at all is the cut blind, at the window's end, and the next
+/// chunk then starts `overlap` earlier so the stitcher can remove the words both chunks heard. A chunk with too
+/// little speech is marked silent and never sent. Offsets are sample counts. Decisions depend only on the samples,
+/// not on how they were split into blocks, so the same input always gives the same chunks (checkpoints rely on it).
+package struct Chunker: Sendable {
+    /// How to chunk.
+    package struct Settings: Sendable, Equatable {
+        /// The rate of the samples, in Hz.
+        package var sampleRate: Int
+        /// The longest chunk, in seconds.
+        package var windowSeconds: Double
+        /// The overlap after a blind cut, in seconds.
+        package var overlapSeconds: Double
+        /// The shortest silence to cut in, in seconds.
+        package var minimumSilenceSeconds: Double
+        /// Chunks with less speech than this, in seconds, are silent.
+        package var minimumSpeechSeconds: Double
+
+        /// Creates settings; the defaults suit Whisper (30 s windows).
+        package init(
+            sampleRate: Int = 16_000, windowSeconds: Double = 30, overlapSeconds: Double = 2.5,
+            minimumSilenceSeconds: Double = 0.06, minimumSpeechSeconds: Double = 0.25
+        ) {
+            self.sampleRate = sampleRate
+            self.windowSeconds = windowSeconds
+            self.overlapSeconds = overlapSeconds
+            self.minimumSilenceSeconds = minimumSilenceSeconds
+            self.minimumSpeechSeconds = minimumSpeechSeconds
+        }
+    }
+
+    private let settings: Settings
+    private let frameSize: Int
+    private let windowFrames: Int
+    private let overlapFrames: Int
+    private let minimumSilenceFrames: Int
+    private let minimumSpeechFrames: Int
+    private var histogram = LevelHistogram()
+    /// Buffered samples, starting at `bufferStart` (always frame-aligned).
+    private var buffer: [Float] = []
+    private var bufferStart = 0
+    /// Levels of the complete frames in `buffer`.
+    private var levels: [Float] = []
+    private var nextIndex = 0
+    private var pendingOverlap = 0
+
+    /// Creates a chunker.
+    package init(_ settings: Settings) {
+        self.settings = settings
+        self.frameSize = max(settings.sampleRate / 50, 1)
+        self.windowFrames = max(Int(settings.windowSeconds * 50), 4)
+        self.overlapFrames = min(Int(settings.overlapSeconds * 50), self.windowFrames / 4)
+        self.minimumSilenceFrames = max(Int((settings.minimumSilenceSeconds * 50).rounded(.up)), 1)
+        self.minimumSpeechFrames = max(Int((settings.minimumSpeechSeconds * 50).rounded(.up)), 1)
+    }
+
+    /// Adds samples; returns the chunks they complete, in order.
+    package mutating func append(_ samples: [Float]) -> [AudioChunk] {
+        var chunks: [AudioChunk] = []
+        var offset = 0
+        while offset < samples.count {
+            // Take only as much as fills the window, so cut decisions never depend on block boundaries.
+            let room = (self.windowFrames - self.levels.count) * self.frameSize - (self.buffer.count % self.frameSize)
+            let take = min(samples.count - offset, max(room, 1))
+            self.buffer.append(contentsOf: samples[offset..<(offset + take)])
+            offset += take
+            self.measureCompleteFrames()
+            if self.levels.count >= self.windowFrames {
+                chunks.append(self.cut())
+            }
+        }
+        return chunks
+    }
+
+    /// Ends the stream; returns the last chunk, if any audio is left.
+    package mutating func finish() -> [AudioChunk] {
+        self.measureCompleteFrames()
+        let partial = self.buffer.count - self.levels.count * self.frameSize
+        if partial > 0 {
+            let level = Self.level(of: self.buffer[(self.buffer.count - partial)...])
+            self.histogram.add(level)
+            self.levels.append(level)
+        }
+        guard !self.buffer.isEmpty else { return [] }
+        let chunk = self.makeChunk(frames: self.levels.count, samples: self.buffer.count, blind: false)
+        self.buffer = []
+        self.levels = []
+        return [chunk]
+    }
+
+    private mutating func measureCompleteFrames() {
+        while (self.levels.count + 1) * self.frameSize <= self.buffer.count {
+            let start = self.levels.count * self.frameSize
+            let level = Self.level(of: self.buffer[start..<(start + self.frameSize)])
+            self.histogram.add(level)
+            self.levels.append(level)
+        }
+    }
+
+    /// Cuts the first chunk off a full window.
+    private mutating func cut() -> AudioChunk {
+        let threshold = self.histogram.threshold
+        var best: (start: Int, length: Int)? = nil
+        var runStart: Int? = nil
+        for frame in (self.windowFrames / 2)...self.windowFrames {
+            let silent = frame < self.windowFrames && self.levels[frame] <= threshold
+            if silent {
+                if runStart == nil {
+                    runStart = frame
+                }
+            } else if let start = runStart {
+                let length = frame - start
+                // Ties go to the later silence: longer chunks, fewer requests.
+                if length >= self.minimumSilenceFrames && length >= (best?.length ?? 0) {
+                    best = (start, length)
+                }
+                runStart = nil
+            }
+        }
+        if let best {
+            let cutFrame = best.start + best.length / 2
+            let chunk = self.makeChunk(frames: cutFrame, samples: cutFrame * self.frameSize, blind: false)
+            self.dropFrames(cutFrame)
+            return chunk
+        }
+        let chunk = self.makeChunk(frames: self.windowFrames, samples: self.windowFrames * self.frameSize, blind: true)
+        self.dropFrames(self.windowFrames - self.overlapFrames)
+        self.pendingOverlap = self.overlapFrames * self.frameSize
+        return chunk
+    }
+
+    private mutating func makeChunk(frames: Int, samples count: Int, blind: Bool) -> AudioChunk {
+        let threshold = self.histogram.threshold
+        var speech: [Range<Int>] = []
+        var speechFrames = 0
+        var runStart: Int? = nil
+        for frame in 0...frames {
+            let isSpeech = frame < frames && self.levels[frame] > threshold
+            if isSpeech {
+                speechFrames += 1
+                if runStart == nil {
+                    runStart = frame
+                }
+            } else if let start = runStart {
+                speech.append((start * self.frameSize)..<min(frame * self.frameSize, count))
+                runStart = nil
+            }
+        }
+        let chunk = AudioChunk(
+            index: self.nextIndex, startSample: self.bufferStart, samples: Array(self.buffer[0..<count]),
+            sampleRate: self.settings.sampleRate, leadingOverlap: self.pendingOverlap, endsWithBlindCut: blind,
+            speech: speech, isSilent: speechFrames < self.minimumSpeechFrames)
+        self.nextIndex += 1
+        self.pendingOverlap = 0
+        return chunk
+    }
+
+    private mutating func dropFrames(_ frames: Int) {
+        self.buffer.removeFirst(frames * self.frameSize)
+        self.levels.removeFirst(frames)
+        self.bufferStart += frames * self.frameSize
+    }
+
+    /// A frame's RMS level in dBFS, floored at −100.
+    private static func level(of frame: ArraySlice<Float>) -> Float {
+        var sum: Float = 0
+        for sample in frame {
+            sum += sample * sample
+        }
+        let rms = (sum / Float(max(frame.count, 1))).squareRoot()
+        return rms > 1e-5 ? 20 * log10(rms) : Float(LevelHistogram.floor)
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif

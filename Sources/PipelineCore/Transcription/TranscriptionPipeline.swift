@@ -1,0 +1,187 @@
+import Foundation
+
+/// Media in, stitched transcript out: decode (streaming) → chunk at silences → transcribe chunks through the
+/// gateway with bounded concurrency → stitch in order.
+///
+/// Memory stays at the chunks in flight plus one window, however long the input. Chunks already finished (from
+/// a checkpoint) are not sent again. The first chunk that fails everywhere cancels the rest and fails the run.
+package struct TranscriptionPipeline: Sendable {
+    /// How to transcribe.
+    package struct Settings: Sendable, Equatable {
+        /// Chunking (rate, window, overlap).
+        package var chunking: Chunker.Settings
+        /// Chunks in flight at once.
+        package var concurrency: Int
+        /// The language to ask for, or nil to detect.
+        package var language: String?
+        /// Whether each chunk's prompt is the previous chunk's text (forces one chunk at a time).
+        package var carryPrompt: Bool
+        /// The longest carried prompt, in characters.
+        package var promptMaxCharacters: Int
+        /// Bounds on the input.
+        package var limits: MediaLimits
+
+        /// Creates settings.
+        package init(
+            chunking: Chunker.Settings = Chunker.Settings(), concurrency: Int = 4, language: String? = nil,
+            carryPrompt: Bool = false, promptMaxCharacters: Int = 800, limits: MediaLimits = MediaLimits()
+        ) {
+            self.chunking = chunking
+            self.concurrency = max(concurrency, 1)
+            self.language = language
+            self.carryPrompt = carryPrompt
+            self.promptMaxCharacters = promptMaxCharacters
+            self.limits = limits
+        }
+    }
+
+    /// How far a run has got.
+    package struct Progress: Sendable, Equatable {
+        /// Chunks finished (sent, skipped as silent, or taken from a checkpoint).
+        package var chunksDone: Int
+        /// Chunks in all: exact once decoding has finished, an estimate from the container's duration before.
+        package var chunksTotal: Int?
+        /// Seconds of audio decoded so far.
+        package var secondsDecoded: Double
+        /// The input's duration as the container states it, when known.
+        package var estimatedSeconds: Double?
+    }
+
+    /// What a run produced.
+    package struct Outcome: Sendable {
+        /// The stitched transcript.
+        package var transcript: Transcript
+        /// Every chunk's result, in order.
+        package var chunks: [ChunkResult]
+        /// Decoder warnings and what the stitcher removed.
+        package var warnings: [String]
+        /// The stream that was transcribed.
+        package var source: SourceInfo
+    }
+
+    private let decoder: any AudioDecoding
+    private let transcriber: any SpeechToText
+    private let settings: Settings
+    private let stitcher: TranscriptStitcher
+    private let clock: any MonotonicClock
+
+    /// Creates a pipeline.
+    package init(
+        decoder: any AudioDecoding, transcriber: any SpeechToText, settings: Settings,
+        stitcher: TranscriptStitcher = TranscriptStitcher(), clock: any MonotonicClock = SystemClock()
+    ) {
+        self.decoder = decoder
+        self.transcriber = transcriber
+        self.settings = settings
+        self.stitcher = stitcher
+        self.clock = clock
+    }
+
+    /// Transcribes `file`.
+    ///
+    /// - Parameters:
+    ///   - resume: chunk results from an earlier, interrupted run, by index; one that matches a chunk exactly
+    ///     is used instead of sending it.
+    ///   - audioSink: receives every decoded block, in order (to store the decoded audio alongside).
+    ///   - onChunk: called once per finished chunk, in completion order, with the progress so far; a
+    ///     checkpoint store. Throwing from it stops the run.
+    package func run(
+        _ file: URL, resume: [Int: ChunkResult] = [:],
+        audioSink: (@Sendable (AudioBlock) async throws -> Void)? = nil,
+        onChunk: @escaping @Sendable (ChunkResult, Progress) async throws -> Void = { _, _ in }
+    ) async throws -> Outcome {
+        let audio = try await self.decoder.open(
+            file, options: DecodeOptions(sampleRate: self.settings.chunking.sampleRate, limits: self.settings.limits))
+        var chunker = Chunker(self.settings.chunking)
+        let concurrency = self.settings.carryPrompt ? 1 : self.settings.concurrency
+        var results: [Int: ChunkResult] = [:]
+        var progress = Progress(
+            chunksDone: 0, chunksTotal: nil, secondsDecoded: 0, estimatedSeconds: audio.source.estimatedDuration)
+        var chunksSeen = 0
+        var previousText: String? = nil
+
+        try await withThrowingTaskGroup(of: ChunkResult.self) { group in
+            var inFlight = 0
+            func finished(_ result: ChunkResult) async throws {
+                results[result.index] = result
+                progress.chunksDone += 1
+                progress.chunksTotal = self.estimatedTotal(seen: chunksSeen, progress: progress, final: false)
+                previousText = result.transcript.text
+                try await onChunk(result, progress)
+            }
+            func dispatch(_ chunk: AudioChunk) async throws {
+                chunksSeen += 1
+                if let done = resume[chunk.index], done.matches(chunk) {
+                    try await finished(done)
+                    return
+                }
+                if chunk.isSilent {
+                    try await finished(
+                        ChunkResult(
+                            chunk: chunk, transcript: Transcript(text: "", segments: []), servedBy: nil, attempts: [],
+                            latencyMilliseconds: 0))
+                    return
+                }
+                while inFlight >= concurrency, let result = try await group.next() {
+                    inFlight -= 1
+                    try await finished(result)
+                }
+                let prompt =
+                    self.settings.carryPrompt
+                    ? previousText.map { String($0.suffix(self.settings.promptMaxCharacters)) } : nil
+                group.addTask { try await self.transcribe(chunk, prompt: prompt) }
+                inFlight += 1
+            }
+
+            for try await block in audio.blocks {
+                try await audioSink?(block)
+                progress.secondsDecoded = Double(block.endSample) / Double(block.sampleRate)
+                for chunk in chunker.append(block.samples) {
+                    try await dispatch(chunk)
+                }
+            }
+            for chunk in chunker.finish() {
+                try await dispatch(chunk)
+            }
+            while let result = try await group.next() {
+                try await finished(result)
+            }
+        }
+
+        let ordered = results.values.sorted { $0.index < $1.index }
+        let stitched = self.stitcher.stitch(ordered)
+        var warnings = audio.summary.warnings
+        if stitched.droppedRepetitions > 0 {
+            warnings.append("dropped \(stitched.droppedRepetitions) segment(s) that repeated in a loop")
+        }
+        if stitched.droppedHallucinations > 0 {
+            warnings.append(
+                "dropped \(stitched.droppedHallucinations) segment(s) heard in silence (known hallucinations)")
+        }
+        var transcript = stitched.transcript
+        transcript.duration = Double(audio.summary.samples) / Double(self.settings.chunking.sampleRate)
+        return Outcome(transcript: transcript, chunks: ordered, warnings: warnings, source: audio.source)
+    }
+
+    private func transcribe(_ chunk: AudioChunk, prompt: String?) async throws -> ChunkResult {
+        let start = self.clock.now
+        let request = TranscriptionRequest(
+            samples: chunk.samples, sampleRate: chunk.sampleRate, language: self.settings.language, prompt: prompt)
+        do {
+            let result = try await self.transcriber.transcribe(request)
+            let latency = Int(((self.clock.now - start).seconds * 1000).rounded())
+            return ChunkResult(
+                chunk: chunk, transcript: result.transcript, servedBy: result.servedBy, attempts: result.attempts,
+                latencyMilliseconds: latency)
+        } catch let error as GatewayError {
+            throw TranscriptionError.chunkFailed(
+                index: chunk.index, start: chunk.startSeconds, end: chunk.endSeconds, cause: error)
+        }
+    }
+
+    private func estimatedTotal(seen: Int, progress: Progress, final: Bool) -> Int? {
+        guard let estimate = progress.estimatedSeconds, estimate > 0 else { return nil }
+        let remaining = max(estimate - progress.secondsDecoded, 0)
+        return seen + Int((remaining / (self.settings.chunking.windowSeconds * 0.85)).rounded(.up))
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import PipelineCore
+
+/// `audio-worker transcribe INPUT...`: one-off transcription, outputs beside each input or in `--output-dir`.
+enum TranscribeCommand: Command {
+    static let name = "transcribe"
+    static let summary = "transcribe media files through the gateway; writes NAME.json, NAME.txt, ..."
+    static let usage =
+        "audio-worker transcribe INPUT... [--output-dir DIR] [--formats json,srt,vtt,txt] [--language CODE]\n"
+        + "       [--function NAME] [--concurrency N]"
+    static let specification = CommandLineArguments.Specification(
+        valueOptions: ["--output-dir", "--formats", "--language", "--function", "--concurrency"])
+
+    private struct Summary: Encodable {
+        var input: String
+        var ok: Bool
+        var outputs: [String] = []
+        var duration: Double?
+        var chunks: Int?
+        var language: String?
+        var provider: String?
+        var seconds: Double
+        var speed: Double?
+        var warnings: [String] = []
+        var error: String?
+    }
+
+    static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
+        let inputs = try arguments.operands(named: "INPUT", minimum: 1)
+        let configuration = try context.loadConfiguration()
+        let formats =
+            try arguments.value("--formats").map(TranscriptFormat.parseList)
+            ?? TranscriptFormat.parseList(configuration.worker.transcription.formats.joined(separator: ","))
+        let concurrency = try arguments.integer("--concurrency", in: 1...64)
+        let language = arguments.value("--language")
+        if let language, LanguageCodes.code(for: language) == nil {
+            throw UsageError("unknown language '\(language)'; use an ISO 639-1 code such as en")
+        }
+        let outputDirectory = arguments.value("--output-dir").map { URL(fileURLWithPath: $0, isDirectory: true) }
+        if let outputDirectory {
+            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        }
+        let pipelines = Pipelines(configuration: configuration)
+        let pipeline = try pipelines.transcription(
+            function: arguments.value("--function"), language: language.flatMap(LanguageCodes.code(for:)),
+            concurrency: concurrency)
+
+        var failures = 0
+        for input in inputs {
+            let summary = await self.transcribe(
+                input, pipeline: pipeline, formats: formats, outputDirectory: outputDirectory, console: context.console)
+            if !summary.ok {
+                failures += 1
+                context.console.diagnostic("audio-worker transcribe: \(input): \(summary.error ?? "failed")")
+            }
+            try context.console.outputJSON(summary)
+        }
+        return failures == 0 ? 0 : 1
+    }
+
+    private static func transcribe(
+        _ input: String, pipeline: TranscriptionPipeline, formats: [TranscriptFormat], outputDirectory: URL?,
+        console: Console
+    ) async -> Summary {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let file = URL(fileURLWithPath: input)
+        let progress = ProgressLine(console: console)
+        do {
+            let outcome = try await pipeline.run(
+                file,
+                onChunk: { _, state in
+                    let elapsed = (clock.now - started).seconds
+                    let total = state.chunksTotal.map { "\($0)" } ?? "?"
+                    let speed = elapsed > 0 ? state.secondsDecoded / elapsed : 0
+                    progress.update(
+                        "\(input): chunks \(state.chunksDone)/\(total), \(String(format: "%.0f", state.secondsDecoded)) s of audio, "
+                            + "\(String(format: "%.1f", speed)) audio s/s")
+                })
+            let elapsed = (clock.now - started).seconds
+            progress.update(
+                "\(input): done, \(outcome.chunks.count) chunks in \(String(format: "%.1f", elapsed)) s", force: true)
+            let document = TranscriptDocument(
+                transcript: outcome.transcript, chunks: outcome.chunks, warnings: outcome.warnings)
+            let directory = outputDirectory ?? file.deletingLastPathComponent()
+            let base = file.deletingPathExtension().lastPathComponent
+            var outputs: [String] = []
+            for (format, data) in try TranscriptFiles.render(document, transcript: outcome.transcript, formats: formats)
+            {
+                let url = directory.appendingPathComponent("\(base).\(format.rawValue)")
+                try TranscriptFiles.writeAtomically(data, to: url)
+                outputs.append(url.relativePath)
+            }
+            let duration = outcome.transcript.duration ?? 0
+            return Summary(
+                input: input, ok: true, outputs: outputs, duration: (duration * 1000).rounded() / 1000,
+                chunks: outcome.chunks.count, language: outcome.transcript.language, provider: document.provider,
+                seconds: (elapsed * 1000).rounded() / 1000,
+                speed: elapsed > 0 ? (duration / elapsed * 10).rounded() / 10 : nil,
+                warnings: outcome.warnings)
+        } catch {
+            let elapsed = (clock.now - started).seconds
+            return Summary(input: input, ok: false, seconds: (elapsed * 1000).rounded() / 1000, error: "\(error)")
+        }
+    }
+}
