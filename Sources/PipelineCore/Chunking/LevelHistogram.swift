@@ -32,9 +32,13 @@ package struct LevelHistogram: Sendable, Equatable {
 
     /// The speech threshold: the noise floor (10th percentile) plus a third of the distance to the speech level
     /// (95th percentile), and at least 6 dB above the floor. Frames above it are speech.
+    ///
+    /// When the two are less than 15 dB apart the recording has no real pauses (continuous speech or music: the
+    /// "floor" is only the dips between syllables), and no frame counts as silence.
     package var threshold: Float {
         let noise = self.percentile(0.10)
         let speech = self.percentile(0.95)
+        guard speech - noise >= 15 else { return noise - 3 }
         return noise + max(6, (speech - noise) / 3)
     }
 }

@@ -125,7 +125,9 @@ package struct TranscriptStitcher: Sendable {
                     segment.end = segment.words?.last?.end ?? segment.end
                 }
             }
-            if TextRepetition.compressionRatio(segment.text) > self.settings.compressionRatioThreshold {
+            // A segment that is still a loop after collapsing, or was mostly one, is a repetition hallucination.
+            let wasMostlyLoop = tokens.count >= 8 && collapsed.count * 4 <= tokens.count
+            if wasMostlyLoop || TextRepetition.compressionRatio(segment.text) > self.settings.compressionRatioThreshold {
                 outcome.droppedRepetitions += 1
                 return nil
             }

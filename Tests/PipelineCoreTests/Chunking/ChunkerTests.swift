@@ -1,0 +1,135 @@
+import PipelineCore
+import Testing
+
+struct ChunkerTests {
+    private func chunks(
+        _ samples: [Float], block: Int = 32_000, window: Double = 30, overlap: Double = 2.5
+    ) -> [AudioChunk] {
+        var chunker = Chunker(Chunker.Settings(sampleRate: Signals.rate, windowSeconds: window, overlapSeconds: overlap))
+        var result: [AudioChunk] = []
+        var offset = 0
+        while offset < samples.count {
+            let end = min(offset + block, samples.count)
+            result += chunker.append(Array(samples[offset..<end]))
+            offset = end
+        }
+        return result + chunker.finish()
+    }
+
+    /// Speech in runs of 4–9 s with pauses of 0.4–1.5 s, 150 s in all.
+    static let conversation: [Signals.Part] = {
+        var parts: [Signals.Part] = []
+        var pattern = [(6.0, 0.6), (4.5, 1.2), (8.0, 0.4), (5.0, 0.9), (9.0, 1.5), (7.0, 0.5)]
+        var total = 0.0
+        while total < 150 {
+            let (speech, pause) = pattern.removeFirst()
+            pattern.append((speech, pause))
+            parts += [.tone(speech), .silence(pause)]
+            total += speech + pause
+        }
+        return parts
+    }()
+
+    @Test
+    func cutsLandInSilencesAndNoChunkIsLongerThanTheWindow() {
+        let (samples, silences) = Signals.make(Self.conversation)
+
+        let chunks = self.chunks(samples)
+
+        #expect(chunks.count >= 5)
+        for chunk in chunks {
+            #expect(Double(chunk.samples.count) / Double(Signals.rate) <= 30.0)
+            #expect(!chunk.endsWithBlindCut && chunk.leadingOverlap == 0)
+        }
+        for chunk in chunks.dropLast() {
+            let cut = chunk.endSample
+            #expect(silences.contains { $0.contains(cut) }, "cut at \(Double(cut) / 16_000) s is not in a silence")
+        }
+        // Contiguous: every sample is in exactly one chunk.
+        #expect(zip(chunks, chunks.dropFirst()).allSatisfy { $0.endSample == $1.startSample })
+        #expect(chunks.last?.endSample == samples.count)
+        #expect(chunks.map(\.index) == Array(0..<chunks.count))
+    }
+
+    @Test
+    func theCutIsInTheWindowsSecondHalfAtTheLongestSilence() {
+        // Silences at 8 s (2 s long), 18 s (0.3 s) and 24 s (1 s): the 2 s one is in the first half.
+        let (samples, _) = Signals.make([
+            .tone(8), .silence(2), .tone(8), .silence(0.3), .tone(5.7), .silence(1), .tone(10),
+        ])
+
+        let first = self.chunks(samples)[0]
+
+        #expect(abs(Double(first.endSample) / 16_000 - 24.5) < 0.05, "cut in the middle of the 1 s silence at 24 s")
+    }
+
+    @Test
+    func withoutAnySilenceTheCutIsBlindAndTheNextChunkOverlaps() {
+        let (samples, _) = Signals.make([.tone(70)])
+
+        let chunks = self.chunks(samples)
+
+        #expect(chunks.count == 3)
+        #expect(chunks[0].endsWithBlindCut && chunks[0].samples.count == 30 * 16_000)
+        #expect(chunks[1].startSample == Int(27.5 * 16_000))
+        #expect(chunks[1].leadingOverlap == Int(2.5 * 16_000))
+        #expect(chunks[2].endSample == samples.count)
+    }
+
+    @Test(arguments: [(Float(0.3), Float(0)), (0.003, 0.0001), (0.9, 0.02)])
+    func quietAndLoudRecordingsAreCutInTheirSilences(amplitude: Float, noise: Float) {
+        let parts: [Signals.Part] = Self.conversation.map { part in
+            switch part {
+            case .tone(let seconds, _): .tone(seconds, amplitude: amplitude)
+            case .silence(let seconds, _): .silence(seconds, noise: noise)
+            }
+        }
+        let (samples, silences) = Signals.make(parts)
+
+        let chunks = self.chunks(samples)
+
+        #expect(chunks.allSatisfy { !$0.endsWithBlindCut })
+        for chunk in chunks.dropLast() {
+            #expect(silences.contains { $0.contains(chunk.endSample) })
+        }
+    }
+
+    @Test
+    func aChunkOfSilenceIsMarkedAndNeverSent() {
+        let (samples, _) = Signals.make([.tone(10), .silence(0.5), .tone(10), .silence(45), .tone(12)])
+
+        let chunks = self.chunks(samples)
+
+        let silent = chunks.filter(\.isSilent)
+        #expect(!silent.isEmpty)
+        #expect(silent.allSatisfy { $0.speech.isEmpty })
+        #expect(chunks.filter { !$0.isSilent }.allSatisfy { !$0.speech.isEmpty })
+    }
+
+    @Test
+    func speechStretchesAreReportedPerChunk() {
+        let (samples, _) = Signals.make([.silence(2), .tone(3), .silence(1), .tone(2)])
+
+        let chunk = self.chunks(samples)[0]
+
+        #expect(chunk.speech.count == 2)
+        #expect(abs(Double(chunk.speech[0].lowerBound) / 16_000 - 2) < 0.03)
+        #expect(abs(Double(chunk.speech[1].upperBound) / 16_000 - 8) < 0.03)
+    }
+
+    @Test(arguments: [1_000, 4_321, 32_000, 160_000])
+    func theSameInputGivesTheSameChunksWhateverTheBlockSize(block: Int) {
+        let (samples, _) = Signals.make(Self.conversation + [.tone(40)])
+
+        let reference = self.chunks(samples, block: 16_000)
+        let chunks = self.chunks(samples, block: block)
+
+        #expect(chunks == reference)
+    }
+
+    @Test
+    func aShortInputIsOneChunkAndEmptyInputIsNone() {
+        #expect(self.chunks(Signals.make([.tone(5)]).samples).count == 1)
+        #expect(self.chunks([]).isEmpty)
+    }
+}
