@@ -127,7 +127,8 @@ package struct TranscriptStitcher: Sendable {
             }
             // A segment that is still a loop after collapsing, or was mostly one, is a repetition hallucination.
             let wasMostlyLoop = tokens.count >= 8 && collapsed.count * 4 <= tokens.count
-            if wasMostlyLoop || TextRepetition.compressionRatio(segment.text) > self.settings.compressionRatioThreshold {
+            if wasMostlyLoop || TextRepetition.compressionRatio(segment.text) > self.settings.compressionRatioThreshold
+            {
                 outcome.droppedRepetitions += 1
                 return nil
             }

@@ -87,8 +87,8 @@ package struct TranscriptionPipeline: Sendable {
     ///     checkpoint store. Throwing from it stops the run.
     package func run(
         _ file: URL, resume: [Int: ChunkResult] = [:],
-        audioSink: (@Sendable (AudioBlock) async throws -> Void)? = nil,
-        onChunk: @escaping @Sendable (ChunkResult, Progress) async throws -> Void = { _, _ in }
+        onChunk: @escaping @Sendable (ChunkResult, Progress) async throws -> Void = { _, _ in },
+        audioSink: (@Sendable (AudioBlock) async throws -> Void)? = nil
     ) async throws -> Outcome {
         let audio = try await self.decoder.open(
             file, options: DecodeOptions(sampleRate: self.settings.chunking.sampleRate, limits: self.settings.limits))

@@ -5,7 +5,8 @@ struct ChunkerTests {
     private func chunks(
         _ samples: [Float], block: Int = 32_000, window: Double = 30, overlap: Double = 2.5
     ) -> [AudioChunk] {
-        var chunker = Chunker(Chunker.Settings(sampleRate: Signals.rate, windowSeconds: window, overlapSeconds: overlap))
+        var chunker = Chunker(
+            Chunker.Settings(sampleRate: Signals.rate, windowSeconds: window, overlapSeconds: overlap))
         var result: [AudioChunk] = []
         var offset = 0
         while offset < samples.count {

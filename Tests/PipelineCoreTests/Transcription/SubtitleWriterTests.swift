@@ -65,10 +65,12 @@ struct SubtitleWriterTests {
 
         let json = try JSONOutput.string(document)
 
-        for key in ["\"ok\":true", "\"text\":", "\"language\":null", "\"segments\":", "\"word_segments\":null", "\"speakers\":{}",
+        for key in [
+            "\"ok\":true", "\"text\":", "\"language\":null", "\"segments\":", "\"word_segments\":null",
+            "\"speakers\":{}",
             "\"model\":", "\"provider\":", "\"audio_uri\":null", "\"s3_uri\":null", "\"duration\":", "\"chunks\":[]",
-            "\"speaker\":null", "\"end\":6.001"]
-        {
+            "\"speaker\":null", "\"end\":6.001",
+        ] {
             #expect(json.contains(key), "\(key) missing in \(json)")
         }
     }

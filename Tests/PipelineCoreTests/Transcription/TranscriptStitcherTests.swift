@@ -8,13 +8,15 @@ struct TranscriptStitcherTests {
         blindEnd: Bool = false, speech: [ClosedRange<Double>]? = nil, skipped: Bool = false
     ) -> ChunkResult {
         let audio = AudioChunk(
-            index: index, startSample: Int(start * 16_000), samples: [Float](repeating: 0, count: Int((end - start) * 16_000)),
+            index: index, startSample: Int(start * 16_000),
+            samples: [Float](repeating: 0, count: Int((end - start) * 16_000)),
             sampleRate: 16_000, leadingOverlap: Int(overlap * 16_000), endsWithBlindCut: blindEnd,
             speech: (speech ?? [0...(end - start)]).map { Int($0.lowerBound * 16_000)..<Int($0.upperBound * 16_000) },
             isSilent: skipped)
         return ChunkResult(
             chunk: audio, transcript: Transcript(text: "", segments: segments),
-            servedBy: ServedBy(function: "f", variant: "v", model: "m", provider: "p"), attempts: [], latencyMilliseconds: 5)
+            servedBy: ServedBy(function: "f", variant: "v", model: "m", provider: "p"), attempts: [],
+            latencyMilliseconds: 5)
     }
 
     private func segment(_ start: Double, _ end: Double, _ text: String, words: [(String, Double, Double)]? = nil)
@@ -100,7 +102,9 @@ struct TranscriptStitcherTests {
     @Test
     func aKnownHallucinationOverSilenceIsDroppedButKeptOverSpeech() {
         let chunks = [
-            self.chunk(0, 0, 30, [self.segment(2, 8, "Hello there."), self.segment(20, 28, "Thanks for watching!")], speech: [1...9]),
+            self.chunk(
+                0, 0, 30, [self.segment(2, 8, "Hello there."), self.segment(20, 28, "Thanks for watching!")],
+                speech: [1...9]),
             self.chunk(1, 30, 60, [self.segment(1, 5, "Thank you.")], speech: [0.5...5.5]),
         ]
 

@@ -1,0 +1,78 @@
+import Foundation
+import PipelineCore
+import Synchronization
+import Testing
+
+struct TranscriptionPipelineTests {
+    /// 150 s of speech-like tone with pauses: five or six chunks.
+    static let audio = Signals.make(ChunkerTests.conversation).samples
+
+    private func pipeline(_ transcriber: RecordingTranscriber, samples: [Float] = audio, concurrency: Int = 4)
+        -> TranscriptionPipeline
+    {
+        TranscriptionPipeline(
+            decoder: ArrayDecoder(samples: samples), transcriber: transcriber,
+            settings: TranscriptionPipeline.Settings(concurrency: concurrency))
+    }
+
+    @Test
+    func chunksAreTranscribedWithBoundedConcurrencyAndStitchedInOrder() async throws {
+        let transcriber = RecordingTranscriber()
+        let seen = Mutex<[Int]>([])
+
+        let outcome = try await self.pipeline(transcriber, concurrency: 2).run(URL(fileURLWithPath: "/in.wav")) {
+            result, _ in
+            seen.withLock { $0.append(result.index) }
+        }
+
+        #expect(outcome.chunks.map(\.index) == Array(0..<outcome.chunks.count))
+        #expect(transcriber.calls == outcome.chunks.count)
+        #expect(transcriber.maxInFlight <= 2)
+        #expect(seen.withLock { $0.sorted() } == outcome.chunks.map(\.index))
+        let starts = outcome.transcript.segments.map(\.start)
+        #expect(starts == starts.sorted())
+        #expect(outcome.transcript.segments.count == outcome.chunks.count)
+        #expect(abs((outcome.transcript.duration ?? 0) - Double(Self.audio.count) / 16_000) < 0.001)
+    }
+
+    @Test
+    func finishedChunksFromACheckpointAreNotSentAgain() async throws {
+        let first = RecordingTranscriber()
+        let saved = Mutex<[Int: ChunkResult]>([:])
+        let complete = try await self.pipeline(first).run(URL(fileURLWithPath: "/in.wav")) { result, _ in
+            saved.withLock { $0[result.index] = result }
+        }
+        let checkpoint = saved.withLock { $0.filter { $0.key < 3 } }
+
+        let second = RecordingTranscriber()
+        let resumed = try await self.pipeline(second).run(URL(fileURLWithPath: "/in.wav"), resume: checkpoint)
+
+        #expect(second.calls == complete.chunks.count - 3)
+        #expect(resumed.transcript == complete.transcript)
+    }
+
+    @Test
+    func aChunkThatFailsEverywhereFailsTheRunWithItsTimeRange() async throws {
+        let transcriber = RecordingTranscriber(failWhenLongerThan: 0)
+
+        let error = await #expect(throws: TranscriptionError.self) {
+            _ = try await self.pipeline(transcriber, concurrency: 1).run(URL(fileURLWithPath: "/in.wav"))
+        }
+
+        guard case .chunkFailed(let index, let start, let end, let cause) = error else { return }
+        #expect(index == 0 && start == 0 && end > 20)
+        #expect(cause.attempts.first?.status == 503)
+        #expect(error?.description.hasPrefix("chunk 0 (0.00–") == true)
+    }
+
+    @Test
+    func silentChunksAreNeverSent() async throws {
+        let samples = Signals.make([.tone(10), .silence(0.5), .tone(12), .silence(50), .tone(8)]).samples
+        let transcriber = RecordingTranscriber()
+
+        let outcome = try await self.pipeline(transcriber, samples: samples).run(URL(fileURLWithPath: "/in.wav"))
+
+        #expect(outcome.chunks.contains { $0.skipped })
+        #expect(transcriber.calls == outcome.chunks.filter { !$0.skipped }.count)
+    }
+}
