@@ -9,6 +9,10 @@ enum AudioWorker {
         ProbeCommand.self,
         ConfigCommand.self,
         TranscribeCommand.self,
+        SynthesizeCommand.self,
+        EnqueueCommand.self,
+        ServeCommand.self,
+        JobsCommand.self,
     ]
 
     static func main() async {

@@ -10,8 +10,8 @@ struct CommandContext: Sendable {
     var configPath: String?
     /// `--gateway-config`: the TensorZero-schema gateway file, if given.
     var gatewayConfigPath: String?
-    /// `--data-dir`, else `AUDIO_WORKER_DATA`, else `./data`.
-    var dataDirectory: String
+    /// `--data-dir`, if given; else the configuration decides (`AUDIO_WORKER_DATA`, then `[worker] data_dir`).
+    var dataDirectoryOption: String?
     /// The console for output and diagnostics.
     var console: Console
 
@@ -21,7 +21,7 @@ struct CommandContext: Sendable {
     init(arguments: CommandLineArguments, environment: [String: String], console: Console) {
         self.configPath = arguments.value("--config")
         self.gatewayConfigPath = arguments.value("--gateway-config")
-        self.dataDirectory = arguments.value("--data-dir") ?? environment["AUDIO_WORKER_DATA"] ?? "./data"
+        self.dataDirectoryOption = arguments.value("--data-dir")
         self.console = console
         self.environment = environment
     }

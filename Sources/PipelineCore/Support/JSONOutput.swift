@@ -7,6 +7,10 @@ package enum JSONOutput {
         let encoder = JSONEncoder()
         encoder.outputFormatting =
             pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(JSONLinesLogSink.timestamp(date))
+        }
         return try encoder.encode(value)
     }
 

@@ -1,0 +1,194 @@
+import Foundation
+import Synchronization
+
+/// Does one job's work: fetches the input, runs the pipeline, stores the outputs at deterministic keys, and
+/// returns the output keys and the result summary. Knows nothing of leases; ``QueueWorker`` settles the job.
+package struct JobExecutor: Sendable {
+    /// Builds pipelines for a job's options; the composition root supplies the concrete ones.
+    package struct Pipelines: Sendable {
+        /// A transcription pipeline for a function and language (nil: the configured defaults).
+        package var transcription: @Sendable (_ function: String?, _ language: String?) throws -> TranscriptionPipeline
+        /// A speech pipeline for a function, voice and rate (nil: the configured defaults).
+        package var speech:
+            @Sendable (_ function: String?, _ voice: String?, _ sampleRate: Int?) throws -> SpeechPipeline
+
+        /// Creates the factories.
+        package init(
+            transcription: @escaping @Sendable (String?, String?) throws -> TranscriptionPipeline,
+            speech: @escaping @Sendable (String?, String?, Int?) throws -> SpeechPipeline
+        ) {
+            self.transcription = transcription
+            self.speech = speech
+        }
+    }
+
+    /// What the running job reports back while it works.
+    package struct Reporter: Sendable {
+        /// Stores a finished unit (a chunk) so a retry does not redo it.
+        package var checkpoint: @Sendable (_ key: String, _ value: Data) async throws -> Void
+        /// Records progress (units done, total when known).
+        package var progress: @Sendable (JobProgress) -> Void
+
+        /// Creates a reporter.
+        package init(
+            checkpoint: @escaping @Sendable (String, Data) async throws -> Void,
+            progress: @escaping @Sendable (JobProgress) -> Void
+        ) {
+            self.checkpoint = checkpoint
+            self.progress = progress
+        }
+    }
+
+    private let store: any ObjectStore
+    private let encoder: any AudioEncoding
+    private let pipelines: Pipelines
+    private let scratch: URL
+
+    /// Creates an executor; temporary files go under `scratch`.
+    package init(
+        store: any ObjectStore, encoder: any AudioEncoding, pipelines: Pipelines,
+        scratch: URL = FileManager.default.temporaryDirectory
+    ) {
+        self.store = store
+        self.encoder = encoder
+        self.pipelines = pipelines
+        self.scratch = scratch
+    }
+
+    /// Runs `job`, resuming from `checkpoints`.
+    package func execute(_ job: Job, checkpoints: [String: Data], reporter: Reporter) async throws -> (
+        outputs: [String], result: JSONValue
+    ) {
+        switch job.payload {
+        case .transcription(let spec):
+            return try await self.transcribe(spec, checkpoints: checkpoints, reporter: reporter)
+        case .synthesis(let spec):
+            return try await self.synthesize(spec, reporter: reporter)
+        }
+    }
+
+    /// The checkpoint key of a transcription chunk.
+    package static func checkpointKey(chunk index: Int) -> String { "chunk-\(index)" }
+
+    private func transcribe(_ spec: TranscriptionJobSpec, checkpoints: [String: Data], reporter: Reporter) async throws
+        -> (outputs: [String], result: JSONValue)
+    {
+        let formats = try TranscriptFormat.parseList(spec.formats.joined(separator: ","))
+        let pipeline = try self.pipelines.transcription(spec.function, spec.language)
+        let (input, isTemporary) = try await self.fetch(spec.input)
+        defer {
+            if isTemporary {
+                try? FileManager.default.removeItem(at: input)
+            }
+        }
+        var resume: [Int: ChunkResult] = [:]
+        let decoder = JSONDecoder()
+        for (key, value) in checkpoints where key.hasPrefix("chunk-") {
+            if let result = try? decoder.decode(ChunkResult.self, from: value) {
+                resume[result.index] = result
+            }
+        }
+        let audioFile = self.scratch.appendingPathComponent("audio-worker-\(UUID().uuidString).wav")
+        let audioWriter: AudioWriter? =
+            spec.outAudioKey == nil
+            ? nil : try await self.encoder.openWriter(to: audioFile, sampleRate: 16_000, as: .wav, outputRate: 16_000)
+        defer {
+            audioWriter?.abandon()
+            try? FileManager.default.removeItem(at: audioFile)
+        }
+        var audioSink: (@Sendable (AudioBlock) async throws -> Void)? = nil
+        if let audioWriter {
+            audioSink = { block in try await audioWriter.write(block.samples) }
+        }
+        let outcome: TranscriptionPipeline.Outcome
+        do {
+            outcome = try await pipeline.run(
+                input, resume: resume,
+                onChunk: { result, progress in
+                    try await reporter.checkpoint(
+                        Self.checkpointKey(chunk: result.index), try JSONEncoder().encode(result))
+                    reporter.progress(JobProgress(done: progress.chunksDone, total: progress.chunksTotal))
+                },
+                audioSink: audioSink)
+        } catch var error as MediaError where error.input == input.path || error.input == input.relativePath {
+            // The decoder read a temporary copy; whoever reads the job wants the input it named.
+            error.input = spec.input
+            throw error
+        }
+        var outputs: [String] = []
+        if let writer = audioWriter, let key = spec.outAudioKey {
+            _ = try await writer.finish()
+            try await self.store.put(key, from: audioFile, contentType: AudioFileFormat.wav.mimeType)
+            outputs.append(key)
+        }
+        var document = TranscriptDocument(
+            transcript: outcome.transcript, chunks: outcome.chunks, warnings: outcome.warnings)
+        document.audioURI = spec.outAudioKey ?? spec.input
+        document.s3URI = document.audioURI
+        document.videoID = spec.videoID
+        document.namespace = spec.namespace
+        document.contextID = spec.contextID
+        for (format, data) in try Self.render(document, transcript: outcome.transcript, formats: formats) {
+            let key = "\(spec.outputPrefix).\(format.rawValue)"
+            try await self.store.put(key, data: data, contentType: format.mimeType)
+            outputs.append(key)
+        }
+        reporter.progress(JobProgress(done: outcome.chunks.count, total: outcome.chunks.count))
+        var summary = try JSONValue(encoding: document)
+        if case .object(var members) = summary {
+            // The job record keeps the summary and chunk list; the full segments are in the stored JSON.
+            members["segments"] = JSONValue.number(Double(document.segments.count))
+            members["word_segments"] = nil
+            members["outputs"] = JSONValue.array(outputs.map { JSONValue.string($0) })
+            summary = JSONValue.object(members)
+        }
+        return (outputs, summary)
+    }
+
+    private func synthesize(_ spec: SynthesisJobSpec, reporter: Reporter) async throws -> (
+        outputs: [String], result: JSONValue
+    ) {
+        guard let format = AudioFileFormat(fileExtension: spec.format) else {
+            throw JobError(kind: "bad_input", message: "unknown audio format '\(spec.format)'", permanent: true)
+        }
+        let pipeline = try self.pipelines.speech(spec.function, spec.voice, spec.sampleRate)
+        let file = self.scratch.appendingPathComponent("audio-worker-\(UUID().uuidString).\(format.fileExtension)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let outcome = try await pipeline.run(spec.text, to: file, format: format) { _, done, total in
+            reporter.progress(JobProgress(done: done, total: total))
+        }
+        try await self.store.put(spec.outputKey, from: file, contentType: format.mimeType)
+        let result: JSONValue = .object([
+            "output": .string(spec.outputKey), "format": .string(format.rawValue),
+            "sample_rate": .number(Double(outcome.file.sampleRate)),
+            "duration": .number((outcome.duration * 1000).rounded() / 1000),
+            "bytes": .number(Double(outcome.file.bytes)), "pieces": try JSONValue(encoding: outcome.pieces),
+        ])
+        return ([spec.outputKey], result)
+    }
+
+    /// The input as a local file: a `file://` reference as it is, a storage key copied out of the store.
+    private func fetch(_ input: String) async throws -> (URL, temporary: Bool) {
+        if input.hasPrefix("file://"), let url = URL(string: input), url.isFileURL {
+            guard FileManager.default.fileExists(atPath: url.path) else { throw StorageError.notFound(input) }
+            return (url, false)
+        }
+        return (try await self.store.get(input), true)
+    }
+
+    /// The bytes of each transcript format.
+    package static func render(_ document: TranscriptDocument, transcript: Transcript, formats: [TranscriptFormat])
+        throws
+        -> [(TranscriptFormat, Data)]
+    {
+        let writer = SubtitleWriter()
+        return try formats.map { format in
+            switch format {
+            case .json: (format, try JSONOutput.encode(document, pretty: true))
+            case .srt: (format, Data(writer.srt(transcript).utf8))
+            case .vtt: (format, Data(writer.vtt(transcript).utf8))
+            case .txt: (format, Data(writer.txt(transcript).utf8))
+            }
+        }
+    }
+}

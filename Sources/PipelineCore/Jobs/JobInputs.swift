@@ -1,0 +1,35 @@
+import Foundation
+
+/// How command-line inputs become job inputs and where their outputs go, so every way in (enqueue, batch)
+/// names things the same deterministic way.
+package enum JobInputs {
+    /// The storage key a local file is copied to: `inputs/HASH/NAME`, where HASH depends on the absolute path.
+    package static func storageKey(forLocalFile file: URL) -> String {
+        let path = file.standardizedFileURL.path
+        return "inputs/\(StableHash.hex([path]).prefix(12))/\(Self.safeName(file.lastPathComponent))"
+    }
+
+    /// The default output prefix for an input key: `transcripts/KEY-WITHOUT-EXTENSION`.
+    package static func outputPrefix(forKey key: String) -> String {
+        var trimmed = key
+        if let dot = trimmed.lastIndex(of: "."), !trimmed[dot...].contains("/") {
+            trimmed = String(trimmed[..<dot])
+        }
+        return "transcripts/" + trimmed
+    }
+
+    /// The default output key of a synthesis: `speech/HASH.EXT`, from everything that shapes the audio.
+    package static func speechKey(text: String, voice: String?, format: String, sampleRate: Int?, function: String?)
+        -> String
+    {
+        let hash = StableHash.hex([text, voice ?? "", format, sampleRate.map(String.init) ?? "", function ?? ""])
+        return "speech/\(hash).\(AudioFileFormat(fileExtension: format)?.fileExtension ?? format)"
+    }
+
+    /// A file name safe as a key segment: control characters and slashes replaced, never `.` or `..`.
+    private static func safeName(_ name: String) -> String {
+        let cleaned = String(
+            name.unicodeScalars.map { $0.value < 0x20 || $0 == "/" || $0 == "\\" ? "_" : Character($0) })
+        return cleaned == "." || cleaned == ".." || cleaned.isEmpty ? "input" : cleaned
+    }
+}

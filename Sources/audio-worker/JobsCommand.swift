@@ -1,0 +1,52 @@
+import Foundation
+import PipelineCore
+import SQLiteQueue
+
+/// `audio-worker jobs (list | show ID | retry ID | cancel ID)`.
+enum JobsCommand: Command {
+    static let name = "jobs"
+    static let summary = "list, show, retry or cancel jobs"
+    static let usage = "audio-worker jobs list [--status S] [--limit N] | show ID | retry ID | cancel ID"
+    static let specification = CommandLineArguments.Specification(valueOptions: ["--status", "--limit"])
+
+    static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
+        let operands = arguments.operands
+        let action = operands.first ?? "list"
+        let environment = try await WorkerEnvironment.open(context)
+        let queue = environment.queue
+        func id() throws(UsageError) -> String {
+            guard operands.count == 2 else { throw UsageError("jobs \(action) needs one job id") }
+            return operands[1]
+        }
+        do {
+            switch action {
+            case "list":
+                guard operands.count <= 1 else { throw UsageError("unexpected argument '\(operands[1])'") }
+                var status: JobStatus? = nil
+                if let text = arguments.value("--status") {
+                    guard let parsed = JobStatus(rawValue: text) else {
+                        throw UsageError(
+                            "unknown status '\(text)'; use \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
+                    }
+                    status = parsed
+                }
+                let limit = try arguments.integer("--limit", in: 1...1_000_000) ?? 100
+                try context.console.outputJSON(try await queue.jobs(status: status, limit: limit), pretty: true)
+            case "show":
+                guard let job = try await queue.job(id: try id()) else { throw JobQueueError.notFound(try id()) }
+                try context.console.outputJSON(job, pretty: true)
+            case "retry":
+                try context.console.outputJSON(try await queue.retry(id: try id()), pretty: true)
+            case "cancel":
+                try context.console.outputJSON(try await queue.cancel(id: try id()), pretty: true)
+            default:
+                throw UsageError("unknown jobs action '\(action)'; use list, show, retry or cancel")
+            }
+        } catch let error as JobQueueError {
+            context.console.diagnostic("audio-worker jobs: \(error)")
+            return 1
+        }
+        return 0
+    }
+}
