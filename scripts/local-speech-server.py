@@ -47,7 +47,8 @@ defaults, not the command line values) and refills the budgets.
 GET /admin/stats counts only the audio routes: "requests" per route,
 "responses" per status code, "dropped" (connections closed without an answer:
 injected drops and clients that went away mid-request), "in_flight",
-"max_in_flight" and "bytes_received" (request body bytes).
+"max_in_flight", "bytes_received" (request body bytes), and
+"first_request_at" / "last_request_at" (Unix time an audio request arrived).
 
 Recognition
 -----------
@@ -545,7 +546,9 @@ def recognizer_worker_main() -> int:
 
     from pocketsphinx import Decoder
 
-    dec = Decoder(samprate=RECOGNIZER_RATE, loglevel="FATAL")
+    # Batch CMN normalizes each request over its own audio, so a result never depends on what this decoder
+    # heard before (live CMN carries over between requests and made results vary with request order).
+    dec = Decoder(samprate=RECOGNIZER_RATE, loglevel="FATAL", cmn="batch")
     out.write(b"READY\n")
     out.flush()
     while True:
@@ -941,9 +944,15 @@ class Stats:
             self.in_flight_now = getattr(self, "in_flight_now", 0)
             self.max_in_flight = self.in_flight_now
             self.bytes_received = 0
+            self.first_request_at = None
+            self.last_request_at = None
 
     def begin(self, path):
         with self._lock:
+            now = time.time()
+            if self.first_request_at is None:
+                self.first_request_at = now
+            self.last_request_at = now
             self.requests[path] = self.requests.get(path, 0) + 1
             self.in_flight_now += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight_now)
@@ -969,6 +978,8 @@ class Stats:
                 "dropped": self.dropped,
                 "in_flight": self.in_flight_now,
                 "max_in_flight": self.max_in_flight,
+                "first_request_at": self.first_request_at,
+                "last_request_at": self.last_request_at,
                 "bytes_received": self.bytes_received,
             }
 

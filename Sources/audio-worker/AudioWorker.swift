@@ -13,6 +13,7 @@ enum AudioWorker {
         EnqueueCommand.self,
         ServeCommand.self,
         JobsCommand.self,
+        BatchCommand.self,
     ]
 
     static func main() async {

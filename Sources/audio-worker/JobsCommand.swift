@@ -35,7 +35,13 @@ enum JobsCommand: Command {
                 try context.console.outputJSON(try await queue.jobs(status: status, limit: limit), pretty: true)
             case "show":
                 guard let job = try await queue.job(id: try id()) else { throw JobQueueError.notFound(try id()) }
-                try context.console.outputJSON(job, pretty: true)
+                // The record plus how many finished chunks are checkpointed (what a resumed run will not redo).
+                var record = try JSONValue(encoding: job)
+                if case .object(var members) = record {
+                    members["checkpoints"] = .number(Double(try await queue.checkpoints(jobID: job.id).count))
+                    record = .object(members)
+                }
+                try context.console.outputJSON(record, pretty: true)
             case "retry":
                 try context.console.outputJSON(try await queue.retry(id: try id()), pretty: true)
             case "cancel":

@@ -44,9 +44,9 @@ package enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Converts any `Encodable` value through its JSON form.
+    /// Converts any `Encodable` value through its JSON form (dates as RFC 3339 text, as ``JSONOutput`` writes).
     package init(encoding value: some Encodable) throws {
-        let data = try JSONEncoder().encode(value)
+        let data = try JSONOutput.encode(value)
         self = try JSONDecoder().decode(JSONValue.self, from: data)
     }
 
