@@ -57,7 +57,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["audio-worker", "PipelineCore", "AudioMedia", "CurlHTTP"],
+            dependencies: ["audio-worker", "PipelineCore", "AudioMedia", "CurlHTTP", "SQLiteQueue"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -56,8 +56,11 @@ Uploads are decoded to 16 kHz mono s16 (plain WAV with the wave module, a
 part typed audio/pcm as raw s16le, anything else with ffmpeg). pocketsphinx
 runs in --decoders worker processes (this script started with
 --recognizer-worker; pocketsphinx holds the GIL, so threads would not run in
-parallel), each loading the model once. Audio longer than 40 s is cut into
-~30 s pieces at the quietest 100 ms near each cut, recognized in parallel.
+parallel), each loading the model once. An utterance longer than 40 s is cut
+into ~30 s pieces at the quietest 100 ms near each cut; pieces are recognized
+in parallel.
+Audio is first split into utterances at pauses of 0.3 s or more (a VAD
+pre-pass, as speaches always runs), each recognized on its own.
 Words are grouped into segments at pauses >= 0.3 s, or before a segment
 would exceed 12 s. --echo skips recognition and answers one segment
 "chunk of N.NN seconds" covering the whole audio.
@@ -103,7 +106,8 @@ AUDIO_ROUTES = (TRANSCRIPTION_PATH, SPEECH_PATH, INFERENCE_PATH, ELEVENLABS_PATH
 
 SEGMENT_PAUSE_S = 0.3  # start a new segment after a pause this long
 SEGMENT_MAX_S = 12.0  # ... or when a segment would get longer than this
-LONG_AUDIO_S = 40.0  # audio longer than this is decoded in pieces
+LONG_AUDIO_S = 40.0  # an utterance longer than this is decoded in pieces
+UTTERANCE_PAUSE_S = 0.3  # a pause at least this long separates utterances
 PIECE_TARGET_S = 30.0  # about this long each, cut at the quietest point
 
 TRANSCRIPTION_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
@@ -661,20 +665,61 @@ def is_filler(word: str) -> bool:
     return not word or word[0] in "<[+" or word.startswith("++")
 
 
+def frame_levels(samples, frame: int):
+    """RMS level of each frame, in dBFS (floored at -100)."""
+    levels = []
+    for f in range(0, len(samples) - frame + 1, frame):
+        chunk = samples[f:f + frame]
+        energy = sum(x * x for x in chunk) / frame
+        levels.append(10 * math.log10(energy / (32768.0 * 32768.0)) if energy > 0 else -100.0)
+    return levels
+
+
 def split_points(pcm: bytes):
-    """Cut long audio into pieces of about PIECE_TARGET_S at quiet points."""
+    """Split audio into utterances at pauses, as Whisper servers' VAD pre-pass does (speaches always runs one).
+
+    Pauses of at least UTTERANCE_PAUSE_S (frames below a threshold that adapts to the recording) separate
+    utterances; each is cut in the middle of its pause, so the pieces are contiguous. Recognizing utterances
+    separately makes a result independent of how much audio came with it in one request. An utterance longer
+    than LONG_AUDIO_S is further cut at the quietest 100 ms near every PIECE_TARGET_S.
+    """
     total = len(pcm) // 2
     rate = RECOGNIZER_RATE
-    if total <= LONG_AUDIO_S * rate:
-        return [(0, total)]
     samples = array.array("h")
     samples.frombytes(pcm[: total * 2])
     if sys.byteorder != "little":
         samples.byteswap()
     frame = rate // FRAME_RATE
+    levels = frame_levels(samples, frame)
+    if not levels:
+        return [(0, total)]
+    ordered = sorted(levels)
+    noise = ordered[len(ordered) // 10]
+    speech = ordered[min(len(ordered) - 1, len(ordered) * 95 // 100)]
+    threshold = noise - 3 if speech - noise < 15 else noise + max(6.0, (speech - noise) / 3)
+    min_run = int(UTTERANCE_PAUSE_S * FRAME_RATE)
+    cuts = []
+    run = 0
+    for i, level in enumerate(levels + [0.0]):
+        if level <= threshold and i < len(levels):
+            run += 1
+            continue
+        if run >= min_run and i - run > 0 and i < len(levels):
+            cuts.append((i - run + run // 2) * frame)
+        run = 0
+    bounds = [0] + cuts + [total]
     pieces = []
-    pos = 0
-    while total - pos > LONG_AUDIO_S * rate:
+    for start, end in zip(bounds, bounds[1:]):
+        pieces.extend(split_long(samples, start, end, frame))
+    return pieces
+
+
+def split_long(samples, start: int, end: int, frame: int):
+    """Cut [start, end) into pieces of about PIECE_TARGET_S at the quietest 100 ms near each cut."""
+    rate = RECOGNIZER_RATE
+    pieces = []
+    pos = start
+    while end - pos > LONG_AUDIO_S * rate:
         lo = pos + int((PIECE_TARGET_S - 5) * rate)
         hi = pos + int((PIECE_TARGET_S + 5) * rate)
         energies = []
@@ -691,7 +736,7 @@ def split_points(pcm: bytes):
         cut = lo + (best_i + 5) * frame
         pieces.append((pos, cut))
         pos = cut
-    pieces.append((pos, total))
+    pieces.append((pos, end))
     return pieces
 
 

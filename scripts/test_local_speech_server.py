@@ -467,7 +467,8 @@ class RealServerTests(unittest.TestCase):
         self.assertEqual(status, 200)
         stats = json.loads(data)
         self.assertEqual(results, [200, 200])
-        self.assertEqual(stats["requests"], {"/v1/audio/transcriptions": 2, "/v1/audio/speech": 2, "/inference": 0})
+        self.assertEqual(stats["requests"], {"/v1/audio/transcriptions": 2, "/v1/audio/speech": 2, "/inference": 0,
+                                             "/v1/text-to-speech": 0})
         self.assertEqual(stats["responses"], {"200": 2, "503": 1, "400": 1})
         self.assertEqual(stats["in_flight"], 0)
         self.assertEqual(stats["max_in_flight"], 2)
