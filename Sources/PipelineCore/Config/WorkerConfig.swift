@@ -24,7 +24,7 @@ package struct WorkerConfig: Sendable, Equatable {
         /// How long SIGTERM waits for running jobs before returning them to the queue.
         package var shutdownGrace: Duration = .seconds(30)
         /// How long an idle worker waits before looking for work again.
-        package var poll: Duration = .milliseconds(250)
+        package var poll: Duration = .milliseconds(50)
     }
 
     /// Decoding settings (`[media]`).
