@@ -34,14 +34,9 @@ enum BatchCommand: Command {
     static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
         let source = try arguments.operands(named: "SOURCE", minimum: 1, maximum: 1)[0]
         let environment = try await WorkerEnvironment.open(context)
-        let settings = environment.configuration.worker.transcription
-        let formats = try TranscriptFormat.parseList(
-            arguments.value("--formats") ?? settings.formats.joined(separator: ","))
-        var language = arguments.value("--language")
-        if let given = language {
-            guard let code = LanguageCodes.code(for: given) else { throw UsageError("unknown language '\(given)'") }
-            language = code
-        }
+        let options = try TranscriptionOptions(arguments, defaults: environment.configuration.worker.transcription)
+        let formats = options.formats
+        let language = options.language
         let function = arguments.value("--function")
         let patterns = arguments.values("--include").isEmpty ? self.defaultPatterns : arguments.values("--include")
         let force = arguments.flag("--force")
@@ -200,11 +195,15 @@ enum BatchCommand: Command {
             } else if let id = item.jobID, let job = jobs[id] {
                 status = job.status.rawValue
                 detail = job.status == .succeeded ? job.outputs.first ?? "" : job.error?.message ?? ""
+                // The file is named in the first column already.
+                if detail.hasPrefix(item.input + ": ") {
+                    detail.removeFirst(item.input.count + 2)
+                }
             } else {
                 status = "unknown"
             }
             counts[status, default: 0] += 1
-            rows.append((item.name, status, String(detail.prefix(100))))
+            rows.append((item.name, status, String(detail.prefix(120))))
         }
         let nameWidth = min(max(rows.map(\.0.count).max() ?? 4, 4), 60)
         console.output("FILE".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  STATUS     DETAIL")

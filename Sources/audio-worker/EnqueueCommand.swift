@@ -46,14 +46,7 @@ enum EnqueueCommand: Command {
         -> JobPayload
     {
         let input = try arguments.operands(named: "INPUT", minimum: 2, maximum: 2)[1]
-        let settings = environment.configuration.worker.transcription
-        let formats = try TranscriptFormat.parseList(
-            arguments.value("--formats") ?? settings.formats.joined(separator: ","))
-        var language = arguments.value("--language")
-        if let given = language {
-            guard let code = LanguageCodes.code(for: given) else { throw UsageError("unknown language '\(given)'") }
-            language = code
-        }
+        let options = try TranscriptionOptions(arguments, defaults: environment.configuration.worker.transcription)
         let key = try await self.storageKey(for: input, store: environment.store)
         for option in ["--out-audio-key", "--output-prefix"] {
             if let value = arguments.value(option) {
@@ -66,8 +59,8 @@ enum EnqueueCommand: Command {
         }
         return .transcription(
             TranscriptionJobSpec(
-                input: key, language: language, function: arguments.value("--function"),
-                formats: formats.map(\.rawValue), outAudioKey: arguments.value("--out-audio-key"),
+                input: key, language: options.language, function: arguments.value("--function"),
+                formats: options.formats.map(\.rawValue), outAudioKey: arguments.value("--out-audio-key"),
                 outputPrefix: arguments.value("--output-prefix") ?? JobInputs.outputPrefix(forKey: key),
                 videoID: arguments.value("--video-id"), namespace: arguments.value("--namespace"),
                 contextID: arguments.value("--context-id")))

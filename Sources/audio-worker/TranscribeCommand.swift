@@ -28,22 +28,16 @@ enum TranscribeCommand: Command {
     static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
         let inputs = try arguments.operands(named: "INPUT", minimum: 1)
         let configuration = try context.loadConfiguration()
-        let formats =
-            try arguments.value("--formats").map(TranscriptFormat.parseList)
-            ?? TranscriptFormat.parseList(configuration.worker.transcription.formats.joined(separator: ","))
+        let options = try TranscriptionOptions(arguments, defaults: configuration.worker.transcription)
+        let formats = options.formats
         let concurrency = try arguments.integer("--concurrency", in: 1...64)
-        let language = arguments.value("--language")
-        if let language, LanguageCodes.code(for: language) == nil {
-            throw UsageError("unknown language '\(language)'; use an ISO 639-1 code such as en")
-        }
         let outputDirectory = arguments.value("--output-dir").map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let outputDirectory {
             try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
         }
         let pipelines = Pipelines(configuration: configuration)
         let pipeline = try pipelines.transcription(
-            function: arguments.value("--function"), language: language.flatMap(LanguageCodes.code(for:)),
-            concurrency: concurrency)
+            function: arguments.value("--function"), language: options.language, concurrency: concurrency)
 
         var failures = 0
         for input in inputs {
@@ -85,8 +79,7 @@ enum TranscribeCommand: Command {
             let directory = outputDirectory ?? file.deletingLastPathComponent()
             let base = file.deletingPathExtension().lastPathComponent
             var outputs: [String] = []
-            for (format, data) in try TranscriptFiles.render(document, transcript: outcome.transcript, formats: formats)
-            {
+            for (format, data) in try document.files(transcript: outcome.transcript, formats: formats) {
                 let url = directory.appendingPathComponent("\(base).\(format.rawValue)")
                 try TranscriptFiles.writeAtomically(data, to: url)
                 outputs.append(url.relativePath)

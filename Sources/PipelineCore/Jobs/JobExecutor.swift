@@ -128,7 +128,7 @@ package struct JobExecutor: Sendable {
         document.videoID = spec.videoID
         document.namespace = spec.namespace
         document.contextID = spec.contextID
-        for (format, data) in try Self.render(document, transcript: outcome.transcript, formats: formats) {
+        for (format, data) in try document.files(transcript: outcome.transcript, formats: formats) {
             let key = "\(spec.outputPrefix).\(format.rawValue)"
             try await self.store.put(key, data: data, contentType: format.mimeType)
             outputs.append(key)
@@ -174,21 +174,5 @@ package struct JobExecutor: Sendable {
             return (url, false)
         }
         return (try await self.store.get(input), true)
-    }
-
-    /// The bytes of each transcript format.
-    package static func render(_ document: TranscriptDocument, transcript: Transcript, formats: [TranscriptFormat])
-        throws
-        -> [(TranscriptFormat, Data)]
-    {
-        let writer = SubtitleWriter()
-        return try formats.map { format in
-            switch format {
-            case .json: (format, try JSONOutput.encode(document, pretty: true))
-            case .srt: (format, Data(writer.srt(transcript).utf8))
-            case .vtt: (format, Data(writer.vtt(transcript).utf8))
-            case .txt: (format, Data(writer.txt(transcript).utf8))
-            }
-        }
     }
 }

@@ -9,14 +9,10 @@ package enum JobInputs {
         return "inputs/\(StableHash.hex([path]).prefix(12))/\(Self.safeName(file.lastPathComponent))"
     }
 
-    /// The default output prefix for an input key: `transcripts/KEY-WITHOUT-EXTENSION`.
-    package static func outputPrefix(forKey key: String) -> String {
-        var trimmed = key
-        if let dot = trimmed.lastIndex(of: "."), !trimmed[dot...].contains("/") {
-            trimmed = String(trimmed[..<dot])
-        }
-        return "transcripts/" + trimmed
-    }
+    /// The default output prefix for an input key: `transcripts/KEY`, so outputs are `transcripts/KEY.json`, ....
+    ///
+    /// The input's extension stays in the name: `talk.mp3` and `talk.wav` side by side must not share outputs.
+    package static func outputPrefix(forKey key: String) -> String { "transcripts/" + key }
 
     /// The default output key of a synthesis: `speech/HASH.EXT`, from everything that shapes the audio.
     package static func speechKey(text: String, voice: String?, format: String, sampleRate: Int?, function: String?)

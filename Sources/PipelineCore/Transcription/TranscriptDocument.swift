@@ -1,3 +1,5 @@
+import Foundation
+
 /// The JSON a transcription writes: a superset of ffmpeg-whisper's `/transcribe` response (`ok`, `text`,
 /// `language`, `segments[{id, start, end, text, speaker, words?}]`, `word_segments`, `speakers`, `model`,
 /// `provider`, `audio_uri`, `s3_uri`), plus `duration`, `chunks` and `warnings`.
@@ -119,5 +121,20 @@ package struct TranscriptDocument: Sendable, Codable, Equatable {
         try container.encodeIfPresent(self.namespace, forKey: .namespace)
         try container.encodeIfPresent(self.contextID, forKey: .contextID)
         try container.encode(self.warnings, forKey: .warnings)
+    }
+}
+
+extension TranscriptDocument {
+    /// The bytes of each requested format: this document as JSON, and `transcript` as SRT, WebVTT or text.
+    package func files(transcript: Transcript, formats: [TranscriptFormat]) throws -> [(TranscriptFormat, Data)] {
+        let writer = SubtitleWriter()
+        return try formats.map { format in
+            switch format {
+            case .json: (format, try JSONOutput.encode(self, pretty: true))
+            case .srt: (format, Data(writer.srt(transcript).utf8))
+            case .vtt: (format, Data(writer.vtt(transcript).utf8))
+            case .txt: (format, Data(writer.txt(transcript).utf8))
+            }
+        }
     }
 }

@@ -98,6 +98,7 @@ package struct TranscriptionPipeline: Sendable {
         var progress = Progress(
             chunksDone: 0, chunksTotal: nil, secondsDecoded: 0, estimatedSeconds: audio.source.estimatedDuration)
         var chunksSeen = 0
+        var decodingFinished = false
         var previousText: String? = nil
 
         try await withThrowingTaskGroup(of: ChunkResult.self) { group in
@@ -105,7 +106,8 @@ package struct TranscriptionPipeline: Sendable {
             func finished(_ result: ChunkResult) async throws {
                 results[result.index] = result
                 progress.chunksDone += 1
-                progress.chunksTotal = self.estimatedTotal(seen: chunksSeen, progress: progress, final: false)
+                progress.chunksTotal =
+                    decodingFinished ? chunksSeen : self.estimatedTotal(seen: chunksSeen, progress: progress)
                 previousText = result.transcript.text
                 try await onChunk(result, progress)
             }
@@ -140,7 +142,9 @@ package struct TranscriptionPipeline: Sendable {
                     try await dispatch(chunk)
                 }
             }
-            for chunk in chunker.finish() {
+            let lastChunks = chunker.finish()
+            decodingFinished = true
+            for chunk in lastChunks {
                 try await dispatch(chunk)
             }
             while let result = try await group.next() {
@@ -179,7 +183,8 @@ package struct TranscriptionPipeline: Sendable {
         }
     }
 
-    private func estimatedTotal(seen: Int, progress: Progress, final: Bool) -> Int? {
+    /// Chunks so far plus the remaining duration over a typical chunk (85 % of the window).
+    private func estimatedTotal(seen: Int, progress: Progress) -> Int? {
         guard let estimate = progress.estimatedSeconds, estimate > 0 else { return nil }
         let remaining = max(estimate - progress.secondsDecoded, 0)
         return seen + Int((remaining / (self.settings.chunking.windowSeconds * 0.85)).rounded(.up))

@@ -252,7 +252,9 @@ struct FallbackChainTests {
 
     @Test
     func cancellationStopsTheChainDuringBackoff() async throws {
-        let local = ScriptedSpeechToText("local", log: self.log, script: [.fail(Routes.http(503))])
+        // A 30 s Retry-After keeps the chain waiting on the real clock until the test cancels it.
+        let local = ScriptedSpeechToText(
+            "local", log: self.log, script: [.fail(Routes.http(503, retryAfter: .seconds(30)))])
         let realClockChain = FallbackChain(
             route: FunctionRoute(
                 function: "f",

@@ -84,8 +84,8 @@ struct QueueWorkerTests {
         #expect(summary.succeeded == 1)
         let done = try #require(try await self.queue.job(id: job.id))
         #expect(done.status == .succeeded)
-        #expect(done.outputs == ["transcripts/in/a.json", "transcripts/in/a.txt"])
-        #expect(try await self.store.exists("transcripts/in/a.json"))
+        #expect(done.outputs == ["transcripts/in/a.wav.json", "transcripts/in/a.wav.txt"])
+        #expect(try await self.store.exists("transcripts/in/a.wav.json"))
         guard case .array(let chunks) = done.result?["chunks"] else {
             Issue.record("the result has no chunk list")
             return

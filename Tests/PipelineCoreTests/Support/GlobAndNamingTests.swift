@@ -20,11 +20,12 @@ struct JobInputsTests {
 
         let key = JobInputs.storageKey(forLocalFile: file)
 
-        #expect(key == JobInputs.storageKey(forLocalFile: URL(fileURLWithPath: "/archive/talks/../talks/Episode 1.mp3")))
+        #expect(
+            key == JobInputs.storageKey(forLocalFile: URL(fileURLWithPath: "/archive/talks/../talks/Episode 1.mp3")))
         #expect(key.hasPrefix("inputs/") && key.hasSuffix("/Episode 1.mp3"))
         try StorageKey.validate(key)
-        #expect(JobInputs.outputPrefix(forKey: "yt/abc/raw.mp4") == "transcripts/yt/abc/raw")
-        #expect(JobInputs.outputPrefix(forKey: "yt/a.b/raw") == "transcripts/yt/a.b/raw")
+        #expect(JobInputs.outputPrefix(forKey: "yt/abc/raw.mp4") == "transcripts/yt/abc/raw.mp4")
+        #expect(JobInputs.outputPrefix(forKey: "yt/abc/raw.wav") != JobInputs.outputPrefix(forKey: "yt/abc/raw.mp4"))
         let speech = JobInputs.speechKey(text: "Hi.", voice: nil, format: "mp3", sampleRate: nil, function: nil)
         #expect(speech == JobInputs.speechKey(text: "Hi.", voice: nil, format: "mp3", sampleRate: nil, function: nil))
         #expect(speech != JobInputs.speechKey(text: "Hi!", voice: nil, format: "mp3", sampleRate: nil, function: nil))
