@@ -7,7 +7,7 @@ struct SQLiteMalformedRowTests {
     @Test(arguments: [
         ("payload", "'{not json'", "column payload does not hold a JobPayload"),
         (
-            "payload", #"'{"synthesis":{"_0":{"format":"wav","output_key":"x.wav","text":"Hi."}}}'"#,
+            "payload", #"'{"synthesis":{"format":"wav","output_key":"x.wav","text":"Hi."}}'"#,
             "column payload is a synthesize payload for a transcribe job"
         ),
         ("payload", "'{\"transcription\":{}}'", "column payload does not hold a JobPayload"),

@@ -56,7 +56,7 @@ struct SQLiteSchemaTests {
             INSERT INTO jobs (id, kind, status, idempotency_key, priority, payload, attempts, max_attempts,
                 created_at, updated_at, run_after)
             VALUES ('job_01KQ0000000000000000000000', 'synthesize', 'queued', 'speech-1', 2,
-                '{"synthesis":{"_0":{"format":"wav","output_key":"speech/1.wav","text":"Hello."}}}', 0, 5,
+                '{"synthesis":{"format":"wav","output_key":"speech/1.wav","text":"Hello."}}', 0, 5,
                 1800000000000, 1800000000000, 1800000000000)
             """)
         #expect(try database.integer("PRAGMA user_version") == 1)

@@ -1,7 +1,32 @@
-/// What to do, for each kind of job.
+/// What to do, for each kind of job; in JSON, `{"transcription": {...}}` or `{"synthesis": {...}}`.
 package enum JobPayload: Sendable, Codable, Equatable {
     case transcription(TranscriptionJobSpec)
     case synthesis(SynthesisJobSpec)
+
+    private enum CodingKeys: String, CodingKey {
+        case transcription, synthesis
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let spec = try container.decodeIfPresent(TranscriptionJobSpec.self, forKey: .transcription) {
+            self = .transcription(spec)
+        } else if let spec = try container.decodeIfPresent(SynthesisJobSpec.self, forKey: .synthesis) {
+            self = .synthesis(spec)
+        } else {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: container.codingPath, debugDescription: "a payload is 'transcription' or 'synthesis'"))
+        }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .transcription(let spec): try container.encode(spec, forKey: .transcription)
+        case .synthesis(let spec): try container.encode(spec, forKey: .synthesis)
+        }
+    }
 
     /// The job kind this payload belongs to.
     package var kind: JobKind {

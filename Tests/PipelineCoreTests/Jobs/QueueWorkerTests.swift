@@ -185,3 +185,16 @@ struct NoEncoder: AudioEncoding {
         throw MediaError(.invalidArgument, input: file.path, reason: "tests write no audio")
     }
 }
+
+struct JobPayloadTests {
+    @Test
+    func payloadsEncodeAsOneNamedObjectAndRoundTrip() throws {
+        let payload = JobPayload.synthesis(SynthesisJobSpec(text: "Hi.", format: "mp3", outputKey: "speech/a.mp3"))
+
+        let json = try JSONOutput.string(payload)
+
+        #expect(json == #"{"synthesis":{"format":"mp3","output_key":"speech/a.mp3","text":"Hi."}}"#)
+        #expect(try JSONDecoder().decode(JobPayload.self, from: Data(json.utf8)) == payload)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(JobPayload.self, from: Data("{}".utf8)) }
+    }
+}
