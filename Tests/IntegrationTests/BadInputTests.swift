@@ -1,0 +1,97 @@
+import AudioMedia
+import CurlHTTP
+import Foundation
+import PipelineCore
+import Testing
+
+/// Bad input of every kind gets a clear error and loses nothing.
+struct BadInputTests {
+    @Test(arguments: [
+        (
+            ["enqueue", "transcribe", "../../outside/secret.wav"],
+            "'../../outside/secret.wav' is neither a file nor a valid storage key"
+        ),
+        (["enqueue", "transcribe", "/no/such/file.wav"], "is neither a file nor a valid storage key"),
+        (["enqueue", "synthesize", "Hi.", "--output-key", "speech/../../x.wav"], "--output-key: invalid storage key"),
+        (["enqueue", "synthesize", "Hi.", "--format", "midi"], "unknown audio format 'midi'"),
+        (["enqueue", "transcribe", "x.wav", "--language", "klingon"], "unknown language 'klingon'"),
+        (["jobs", "list", "--status", "sleeping"], "unknown status 'sleeping'"),
+    ])
+    func unsafeOrMalformedJobRequestsAreUsageErrors(arguments: [String], message: String) throws {
+        let sandbox = try WorkerSandbox(apiBase: "http://127.0.0.1:9/v1")
+        defer { sandbox.remove() }
+
+        let outcome = try sandbox.run(arguments)
+
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
+        let jobs =
+            try JSONSerialization.jsonObject(with: Data(try sandbox.run(["jobs", "list"]).stdout.utf8)) as? [Any]
+        #expect(jobs?.count == 0, "nothing was enqueued")
+    }
+
+    @Test
+    func oversizedAndEmptyTextAreRefusedBeforeAnyRequest() throws {
+        let pipeline = SpeechPipeline(
+            synthesizer: DecodingSpeechClient(
+                SilentSpeech(), decoder: FFmpegAudioDecoder(), sampleRate: 24_000),
+            encoder: FFmpegAudioEncoder(), settings: SpeechPipeline.Settings(maxTextCharacters: 1000))
+
+        #expect(throws: SpeechError.textTooLong(characters: 1001, limit: 1000)) {
+            _ = try pipeline.pieces(of: String(repeating: "a", count: 1001))
+        }
+        #expect(throws: SpeechError.emptyText) { _ = try pipeline.pieces(of: " \n\t ") }
+    }
+
+    @Test
+    func aSpeechReplyThatIsNotAudioIsAProviderFailureAndTheNextProviderServes() async throws {
+        let garbage = try await SpeechServer.start(["--no-preload", "--garbage-first", "5"])
+        let good = try await SpeechServer.start(["--no-preload"])
+        defer {
+            garbage.stop()
+            good.stop()
+        }
+        let gateway = """
+            [functions.tts.variants.first]
+            model = "first"
+            [functions.tts.variants.second]
+            model = "second"
+            [functions.tts.experimentation]
+            candidate_variants = ["first"]
+            fallback_variants = ["second"]
+            [models.first]
+            routing = ["p"]
+            [models.first.providers.p]
+            type = "openai"
+            api_base = "\(garbage.apiBase)"
+            api_key_location = "none"
+            [models.second]
+            routing = ["p"]
+            [models.second.providers.p]
+            type = "openai"
+            api_base = "\(good.apiBase)"
+            api_key_location = "none"
+            """
+        let resolved = try GatewayResolver(
+            gateway: GatewayConfig(ConfigTable(TOMLParser.parse(gateway, file: "g.toml"), path: "", file: "g.toml")),
+            gatewayFile: "g.toml", worker: WorkerConfig(), workerFile: "w.toml", environment: [:]
+        ).resolve("tts", as: .speech)
+        let chain = AudioGateway(
+            settings: WorkerConfig.Gateway(), http: CurlHTTPClient(), encoder: FFmpegAudioEncoder(),
+            clock: ManualClock()
+        ).speechChain(for: resolved, decoder: FFmpegAudioDecoder(), sampleRate: 24_000)
+
+        let result = try await chain.synthesize(SpeechRequest(text: "Hello there."))
+
+        #expect(result.servedBy?.variant == "second")
+        #expect(result.attempts.first?.error?.hasPrefix("the reply is not audio FFmpeg can decode") == true)
+        #expect((result.samples?.count ?? 0) > 24_000 / 2)
+    }
+}
+
+/// A provider that returns silence as WAV.
+struct SilentSpeech: TextToSpeech {
+    func synthesize(_ request: SpeechRequest) async throws -> SpeechResult {
+        SpeechResult(audio: WAVHeader.wrap(pcm16: Data(count: 48_000), sampleRate: 24_000), format: "wav")
+    }
+}
