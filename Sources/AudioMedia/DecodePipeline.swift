@@ -137,6 +137,9 @@ struct DecodePipeline: ~Copyable {
             }
             self.phase = .finished
             self.checkForTruncation()
+            if self.summary.formatChanges > Self.namedFormatChanges {
+                self.summary.warnings.append("the audio format changed \(self.summary.formatChanges) times in all")
+            }
         case .finished:
             return
         }
@@ -220,9 +223,12 @@ struct DecodePipeline: ~Copyable {
             } else {
                 try current.flush(appendingTo: &self.pending)
                 self.summary.formatChanges += 1
-                self.summary.warnings.append(
-                    "audio format changed at \(Self.format(self.secondsOut)) s to \(frame.pointee.sample_rate) Hz, "
-                        + "\(frame.pointee.ch_layout.nb_channels) channels")
+                // A hostile file can change format on every frame: name the first few, count the rest.
+                if self.summary.formatChanges <= Self.namedFormatChanges {
+                    self.summary.warnings.append(
+                        "audio format changed at \(Self.format(self.secondsOut)) s to \(frame.pointee.sample_rate) Hz, "
+                            + "\(frame.pointee.ch_layout.nb_channels) channels")
+                }
             }
         }
         if self.resampler == nil {
@@ -236,6 +242,9 @@ struct DecodePipeline: ~Copyable {
         try self.resampler?.convert(
             self.frame.planes, count: frame.pointee.nb_samples, appendingTo: &self.pending)
     }
+
+    /// How many format changes get a warning of their own.
+    private static let namedFormatChanges = 3
 
     private var secondsOut: Double {
         Double(self.emittedSamples + self.pending.count) / Double(self.outputRate)

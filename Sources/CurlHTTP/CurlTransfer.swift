@@ -12,16 +12,19 @@ struct CurlTransfer {
     final class Sink {
         var body = Data()
         var headers: [String: String] = [:]
+        var overflowed = false
+        let limit: Int
         let cancellation: CancellationFlag
 
-        init(cancellation: CancellationFlag) {
+        init(limit: Int, cancellation: CancellationFlag) {
+            self.limit = limit
             self.cancellation = cancellation
         }
     }
 
     func perform() throws -> HTTPResponse {
         curl_easy_reset(self.handle)
-        let sink = Sink(cancellation: self.cancellation)
+        let sink = Sink(limit: self.request.maxResponseBytes, cancellation: self.cancellation)
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         // An empty "Expect:" stops libcurl waiting up to a second for "100 Continue" before large bodies.
@@ -40,6 +43,11 @@ struct CurlTransfer {
         _ = ccurl_set_write_callback(self.handle) { data, size, count, context in
             guard let context else { return 0 }
             let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
+            guard sink.body.count + size * count <= sink.limit else {
+                // Returning less than was offered makes libcurl stop the transfer.
+                sink.overflowed = true
+                return 0
+            }
             if let data {
                 sink.body.append(UnsafeRawPointer(data).assumingMemoryBound(to: UInt8.self), count: size * count)
             }
@@ -87,6 +95,8 @@ struct CurlTransfer {
             return HTTPResponse(status: ccurl_response_code(self.handle), headers: sink.headers, body: sink.body)
         case CURLE_ABORTED_BY_CALLBACK:
             throw CancellationError()
+        case CURLE_WRITE_ERROR where sink.overflowed:
+            throw HTTPClientError.responseTooLarge(sink.limit)
         case CURLE_OPERATION_TIMEDOUT:
             throw HTTPClientError.timeout(self.request.timeout)
         default:

@@ -178,6 +178,8 @@ struct JobDatabase: ~Copyable {
                 try result.map { .text(try JSONOutput.string($0)) } ?? .null, .integer(self.now().milliseconds),
             ])
             try self.expectChanged(lease)
+            // A finished job's chunks are in its outputs; keeping them would grow the file with every hour transcribed.
+            try self.statements.deleteCheckpoints.run([.text(lease.job.id)])
         }
     }
 
@@ -185,21 +187,23 @@ struct JobDatabase: ~Copyable {
         try self.writing {
             let now = self.now()
             let leased = try self.statements.leasedAttempts.first([.text(lease.job.id), .text(lease.token)]) {
-                (attempts: Int($0.integer(0)), maxAttempts: Int($0.integer(1)))
+                (attempts: Int($0.integer(0)), maxAttempts: Int($0.integer(1)), cancelRequested: $0.integer(2) != 0)
             }
             guard let leased else {
                 throw JobQueueError.leaseLost(lease.job.id)
             }
+            // A job someone asked to cancel is not retried, whatever made this attempt fail.
             let dead = error.permanent || leased.attempts >= leased.maxAttempts
+            let status: JobStatus = leased.cancelRequested ? .cancelled : dead ? .dead : .failed
             let runAfter: SQLiteValue
-            if dead {
+            if status != .failed {
                 runAfter = .null
             } else {
                 let delay = self.retryPolicy.delay(afterAttempt: leased.attempts, jitter: self.jitter())
                 runAfter = .integer(now.milliseconds + delay.milliseconds)
             }
             let values: [SQLiteValue] = [
-                .text(lease.job.id), .text((dead ? JobStatus.dead : .failed).rawValue),
+                .text(lease.job.id), .text(status.rawValue),
                 .text(try JSONOutput.string(error)), runAfter, .integer(now.milliseconds),
             ]
             guard let job = try self.job(self.statements.settleFailure, values) else {
@@ -246,6 +250,14 @@ struct JobDatabase: ~Copyable {
             checkpoints[row.text(0) ?? ""] = row.blob(1)
         }
         return checkpoints
+    }
+
+    func pendingWork() throws -> PendingWork {
+        try self.statements.pendingWork.first([]) { row in
+            PendingWork(
+                queued: Int(row.integer(0)), running: Int(row.integer(1)),
+                nextRetry: row.isNull(2) ? nil : Date(milliseconds: row.integer(2)))
+        } ?? PendingWork(queued: 0, running: 0, nextRetry: nil)
     }
 
     func job(id: String) throws -> Job? {

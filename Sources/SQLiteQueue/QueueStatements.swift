@@ -22,8 +22,12 @@ struct QueueStatements: ~Copyable {
     let heartbeat: SQLiteStatement
     /// ?1 id, ?2 token, ?3 outputs, ?4 result, ?5 now.
     let complete: SQLiteStatement
-    /// ?1 id, ?2 token.
+    /// ?1 id, ?2 token: attempts, max attempts, cancel requested.
     let leasedAttempts: SQLiteStatement
+    /// ?1 job id.
+    let deleteCheckpoints: SQLiteStatement
+    /// No parameters: queued count, running count, earliest retry of a failed job.
+    let pendingWork: SQLiteStatement
     /// ?1 id, ?2 status, ?3 error, ?4 run after (NULL keeps it), ?5 now.
     let settleFailure: SQLiteStatement
     /// ?1 id, ?2 token, ?3 now.
@@ -52,7 +56,7 @@ struct QueueStatements: ~Copyable {
         // many jobs wait; the rowid breaks ties between jobs created in the same millisecond in insertion order.
         let candidates = [
             "status = 'queued'",
-            "status = 'failed' AND run_after <= ?1",
+            "status = 'failed' AND run_after <= ?1 AND cancel_requested = 0",
             "status = 'running' AND lease_expires_at <= ?1",
         ].map {
             """
@@ -107,7 +111,14 @@ struct QueueStatements: ~Copyable {
             WHERE \(holdsLease)
             """, persistent: true)
         let leasedAttempts = try connection.prepare(
-            "SELECT attempts, max_attempts FROM jobs WHERE \(holdsLease)", persistent: true)
+            "SELECT attempts, max_attempts, cancel_requested FROM jobs WHERE \(holdsLease)", persistent: true)
+        let deleteCheckpoints = try connection.prepare("DELETE FROM checkpoints WHERE job_id = ?1", persistent: true)
+        let pendingWork = try connection.prepare(
+            """
+            SELECT (SELECT count(*) FROM jobs WHERE status = 'queued'),
+                (SELECT count(*) FROM jobs WHERE status = 'running'),
+                (SELECT min(run_after) FROM jobs WHERE status = 'failed' AND cancel_requested = 0)
+            """, persistent: true)
         let settleFailure = try connection.prepare(
             """
             UPDATE jobs SET status = ?2, error = ?3, run_after = coalesce(?4, run_after), \(clearLease), updated_at = ?5
@@ -157,6 +168,8 @@ struct QueueStatements: ~Copyable {
         self.heartbeat = heartbeat
         self.complete = complete
         self.leasedAttempts = leasedAttempts
+        self.deleteCheckpoints = deleteCheckpoints
+        self.pendingWork = pendingWork
         self.settleFailure = settleFailure
         self.settleCancelled = settleCancelled
         self.release = release

@@ -93,6 +93,10 @@ package final class SQLiteJobQueue: JobQueue {
         try await self.perform(cancellable: true) { database in try database.checkpoints(jobID: jobID) }
     }
 
+    package func pendingWork() async throws -> PendingWork {
+        try await self.perform(cancellable: true) { database in try database.pendingWork() }
+    }
+
     package func job(id: String) async throws -> Job? {
         try await self.perform(cancellable: true) { database in try database.job(id: id) }
     }

@@ -122,7 +122,7 @@ enum BatchCommand: Command {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue {
             let root = URL(fileURLWithPath: source, isDirectory: true).standardizedFileURL
-            let base = root.lastPathComponent
+            let base = root.path == "/" ? "root" : root.lastPathComponent
             var items: [Item] = []
             let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])
             while let file = walker?.nextObject() as? URL {

@@ -39,10 +39,12 @@ enum TranscribeCommand: Command {
         let pipeline = try pipelines.transcription(
             function: arguments.value("--function"), language: options.language, concurrency: concurrency)
 
+        let names = try self.outputNames(for: inputs, directory: outputDirectory)
         var failures = 0
         for input in inputs {
             let summary = await self.transcribe(
-                input, pipeline: pipeline, formats: formats, outputDirectory: outputDirectory, console: context.console)
+                input, name: names[input] ?? input, pipeline: pipeline, formats: formats,
+                outputDirectory: outputDirectory, console: context.console)
             if !summary.ok {
                 failures += 1
                 context.console.diagnostic("audio-worker transcribe: \(input): \(summary.error ?? "failed")")
@@ -52,9 +54,34 @@ enum TranscribeCommand: Command {
         return failures == 0 ? 0 : 1
     }
 
+    /// Each input's output name: its file name without the extension, or with it where two inputs would share a
+    /// name in one directory (`talk.mp3` and `talk.wav` write `talk.mp3.json` and `talk.wav.json`).
+    private static func outputNames(for inputs: [String], directory: URL?) throws(UsageError) -> [String: String] {
+        func place(_ input: String, keepExtension: Bool) -> (directory: String, name: String) {
+            let file = URL(fileURLWithPath: input)
+            let folder = (directory ?? file.deletingLastPathComponent()).standardizedFileURL.path
+            return (folder, keepExtension ? file.lastPathComponent : file.deletingPathExtension().lastPathComponent)
+        }
+        let short = inputs.map { place($0, keepExtension: false) }
+        var names: [String: String] = [:]
+        var taken: [String: String] = [:]
+        for (input, spot) in zip(inputs, short) {
+            let clash = short.filter { $0.directory == spot.directory && $0.name == spot.name }.count > 1
+            let chosen = clash ? place(input, keepExtension: true) : spot
+            let path = chosen.directory + "/" + chosen.name
+            if let other = taken[path], other != input {
+                throw UsageError(
+                    "'\(input)' and '\(other)' would write the same outputs; use separate --output-dir runs")
+            }
+            taken[path] = input
+            names[input] = chosen.name
+        }
+        return names
+    }
+
     private static func transcribe(
-        _ input: String, pipeline: TranscriptionPipeline, formats: [TranscriptFormat], outputDirectory: URL?,
-        console: Console
+        _ input: String, name: String, pipeline: TranscriptionPipeline, formats: [TranscriptFormat],
+        outputDirectory: URL?, console: Console
     ) async -> Summary {
         let clock = ContinuousClock()
         let started = clock.now
@@ -77,7 +104,7 @@ enum TranscribeCommand: Command {
             let document = TranscriptDocument(
                 transcript: outcome.transcript, chunks: outcome.chunks, warnings: outcome.warnings)
             let directory = outputDirectory ?? file.deletingLastPathComponent()
-            let base = file.deletingPathExtension().lastPathComponent
+            let base = name
             var outputs: [String] = []
             for (format, data) in try document.files(transcript: outcome.transcript, formats: formats) {
                 let url = directory.appendingPathComponent("\(base).\(format.rawValue)")

@@ -31,6 +31,9 @@ package enum JobQueueScenario: String, CaseIterable, Sendable, CustomTestStringC
     case checkpointsReplaceByKey
     case completeStoresOutputsAndResultAndClearsTheError
     case listingIsNewestFirstFilteredAndLimited
+    case aFailureAfterACancelRequestCancelsTheJob
+    case completeDropsTheJobsCheckpoints
+    case pendingWorkCountsQueuedRunningAndTheNextRetry
 
     package var testDescription: String { self.rawValue }
 
@@ -76,6 +79,10 @@ package enum JobQueueScenario: String, CaseIterable, Sendable, CustomTestStringC
         case .completeStoresOutputsAndResultAndClearsTheError:
             try await scenario.completeStoresOutputsAndResultAndClearsTheError()
         case .listingIsNewestFirstFilteredAndLimited: try await scenario.listingIsNewestFirstFilteredAndLimited()
+        case .aFailureAfterACancelRequestCancelsTheJob: try await scenario.aFailureAfterACancelRequestCancelsTheJob()
+        case .completeDropsTheJobsCheckpoints: try await scenario.completeDropsTheJobsCheckpoints()
+        case .pendingWorkCountsQueuedRunningAndTheNextRetry:
+            try await scenario.pendingWorkCountsQueuedRunningAndTheNextRetry()
         }
     }
 
@@ -545,6 +552,43 @@ package enum JobQueueScenario: String, CaseIterable, Sendable, CustomTestStringC
             #expect(finished.attempts == 2)
             #expect(finished.updatedAt == self.clock.now())
             try await self.expectNothingRunnable()
+        }
+
+        func aFailureAfterACancelRequestCancelsTheJob() async throws {
+            let job = try await self.enqueue("one")
+            let lease = try await self.leaseExpecting(job.id)
+            _ = try await self.queue.cancel(id: job.id)
+
+            let settled = try await self.queue.fail(lease, error: self.transient)
+
+            #expect(settled.status == .cancelled)
+            self.clock.advance(by: .seconds(3600))
+            try await self.expectNothingRunnable()
+        }
+
+        func completeDropsTheJobsCheckpoints() async throws {
+            let job = try await self.enqueue("one")
+            let lease = try await self.leaseExpecting(job.id)
+            try await self.queue.saveCheckpoint(lease, key: "chunk-0", value: Data("x".utf8))
+
+            try await self.queue.complete(lease, outputs: [], result: nil)
+
+            #expect(try await self.queue.checkpoints(jobID: job.id).isEmpty)
+        }
+
+        func pendingWorkCountsQueuedRunningAndTheNextRetry() async throws {
+            #expect(try await self.queue.pendingWork() == PendingWork(queued: 0, running: 0, nextRetry: nil))
+            let failing = try await self.enqueue("failing")
+            let settled = try await self.queue.fail(try await self.leaseExpecting(failing.id), error: self.transient)
+            let running = try await self.enqueue("running")
+            _ = try await self.leaseExpecting(running.id)
+            _ = try await self.enqueue("waiting")
+
+            let pending = try await self.queue.pendingWork()
+
+            #expect(pending.queued == 1)
+            #expect(pending.running == 1)
+            #expect(pending.nextRetry == settled.runAfter)
         }
 
         func listingIsNewestFirstFilteredAndLimited() async throws {

@@ -30,7 +30,7 @@ package struct ElevenLabsSpeechClient: TextToSpeech {
                 .tooLarge, message: "\(request.text.count) characters is more than this provider's \(limit)")
         }
         guard let voice = request.voice.flatMap({ self.settings.voices[$0] }) ?? self.settings.voice else {
-            throw ProviderFailure(.badInput, message: "no ElevenLabs voice id: set 'voice' for this provider")
+            throw ProviderFailure(.misconfigured, message: "no ElevenLabs voice id: set 'voice' for this provider")
         }
         let outputFormat = self.settings.responseFormat ?? "mp3_44100_128"
         let path = (self.settings.path ?? "/text-to-speech/{voice}")
@@ -40,11 +40,11 @@ package struct ElevenLabsSpeechClient: TextToSpeech {
             var components = URLComponents(
                 url: self.apiBase.appendingPathComponent(path), resolvingAgainstBaseURL: false)
         else {
-            throw ProviderFailure(.badInput, message: "cannot build the ElevenLabs URL from \(self.apiBase)")
+            throw ProviderFailure(.misconfigured, message: "cannot build the ElevenLabs URL from \(self.apiBase)")
         }
         components.queryItems = [URLQueryItem(name: "output_format", value: outputFormat)]
         guard let url = components.url else {
-            throw ProviderFailure(.badInput, message: "cannot build the ElevenLabs URL from \(self.apiBase)")
+            throw ProviderFailure(.misconfigured, message: "cannot build the ElevenLabs URL from \(self.apiBase)")
         }
         var payload: [String: JSONValue] = ["text": .string(request.text), "model_id": .string(self.modelName)]
         let speed = self.settings.speed ?? request.speed

@@ -103,6 +103,15 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                                 }
                             }
                         }
+                    } catch is CancellationError {
+                        // A half-open circuit's trial that never finished must not keep the circuit shut.
+                        self.breaker.releaseTrial(provider.key)
+                        throw CancellationError()
+                    } catch {
+                        // A local failure (encoding the upload, a temporary file): this provider cannot be used now.
+                        self.breaker.releaseTrial(provider.key)
+                        record(variant, provider, .failed, since: start, error: "\(error)")
+                        excluded.insert(provider.key)
                     }
                 }
             }

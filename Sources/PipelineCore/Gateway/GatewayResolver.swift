@@ -226,6 +226,10 @@ package struct GatewayResolver: Sendable {
         } else {
             result.endpoint = apiBase
         }
+        if type.name == "elevenlabs" && capability == .speech && provider.audio.voice == nil {
+            result.skipReason = "no ElevenLabs voice id: set 'voice' for this provider in the worker's file"
+            return result
+        }
         switch credential.resolve(environment: self.environment) {
         case .success(let key):
             result.apiKey = key

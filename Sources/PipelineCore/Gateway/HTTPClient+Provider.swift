@@ -14,6 +14,10 @@ extension HTTPClient {
                 var failure = ProviderFailure(.connection, message: error.description)
                 failure.bytesSent = request.body.count
                 throw failure
+            case .responseTooLarge:
+                var failure = ProviderFailure(.malformedResponse, message: error.description)
+                failure.bytesSent = request.body.count
+                throw failure
             }
         }
         guard (200..<300).contains(response.status) else {

@@ -21,16 +21,21 @@ package struct HTTPRequest: Sendable {
     package var body: Data
     /// The time allowed for the whole exchange.
     package var timeout: Duration
+    /// The largest response body accepted, in bytes; a longer one fails the request.
+    package var maxResponseBytes: Int
 
     /// Creates a request.
     package init(
-        method: String, url: URL, headers: [String: String] = [:], body: Data = Data(), timeout: Duration = .seconds(60)
+        method: String, url: URL, headers: [String: String] = [:], body: Data = Data(),
+        timeout: Duration = .seconds(60),
+        maxResponseBytes: Int = 256 << 20
     ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.maxResponseBytes = maxResponseBytes
     }
 }
 
@@ -60,11 +65,14 @@ package enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertibl
     case connection(String)
     /// No complete response within the request's timeout.
     case timeout(Duration)
+    /// The response body was longer than the request allows.
+    case responseTooLarge(Int)
 
     package var description: String {
         switch self {
         case .connection(let message): "connection failed: \(message)"
         case .timeout(let duration): "no response within \(duration.formattedSeconds)"
+        case .responseTooLarge(let limit): "the reply is larger than \(limit) bytes"
         }
     }
 }

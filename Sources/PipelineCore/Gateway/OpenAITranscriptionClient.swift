@@ -67,7 +67,9 @@ package struct OpenAITranscriptionClient: SpeechToText {
         }
         let body = form.encoded
         let response = try await self.http.sendToProvider(
-            HTTPRequest(method: "POST", url: self.endpoint, headers: headers, body: body, timeout: self.timeout))
+            HTTPRequest(
+                method: "POST", url: self.endpoint, headers: headers, body: body, timeout: self.timeout,
+                maxResponseBytes: 32 << 20))
         do {
             let transcript = try TranscriptionReplyParser.parse(response.body, duration: request.duration)
             return TranscriptionResult(transcript: transcript, bytesSent: body.count)

@@ -16,6 +16,8 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
         case badInput = "bad_input"
         /// The request is larger than the provider accepts.
         case tooLarge = "too_large"
+        /// The provider's own settings make the request impossible (no voice id, ...).
+        case misconfigured
     }
 
     /// What the chain does next.
@@ -58,7 +60,7 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
         switch self.kind {
         case .connection, .timeout, .malformedResponse: return .retry
         case .badInput: return .fatal
-        case .tooLarge: return .nextProvider
+        case .tooLarge, .misconfigured: return .nextProvider
         case .http:
             guard let status = self.status else { return .retry }
             if status == 429
@@ -84,10 +86,10 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
     /// Classifies an HTTP error reply, reading the provider's message from the common error body shapes
     /// (OpenAI `{"error":{"message","code"}}`, FastAPI `{"detail":...}`, whisper.cpp `{"error":"..."}`).
     package static func from(response: HTTPResponse) -> ProviderFailure {
-        let (message, code) = Self.errorMessage(in: response.body)
+        let (message, code, parameter) = Self.errorMessage(in: response.body)
         let text = message ?? Self.snippet(response.body) ?? "HTTP \(response.status) with an empty body"
         let retryAfter = response.header("retry-after").flatMap(Self.parseRetryAfter)
-        if [400, 415, 422].contains(response.status) && Self.rejectsInput(text) {
+        if [400, 415, 422].contains(response.status) && Self.rejectsInput(text, code: code, parameter: parameter) {
             return ProviderFailure(.badInput, status: response.status, message: text, code: code)
         }
         if response.status == 413 {
@@ -110,39 +112,48 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
         return .milliseconds(Int64(max(date.timeIntervalSinceNow, 0) * 1000))
     }
 
-    /// Whether a 400-class message is about the audio or text sent, rather than about the request's parameters.
-    private static func rejectsInput(_ message: String) -> Bool {
+    /// Whether a 400-class reply says the audio or text itself is bad (so every provider would refuse it),
+    /// rather than that a parameter or limit of this provider does not fit (so another provider may take it).
+    private static func rejectsInput(_ message: String, code: String?, parameter: String?) -> Bool {
+        if ["invalid_audio", "audio_too_short", "empty_audio", "empty_input"].contains(code) {
+            return true
+        }
         let lowered = message.lowercased()
-        return [
-            "audio", "file", "decod", "corrupt", "empty", "too long", "too short", "input", "text", "invalid_audio",
-        ]
-        .contains { lowered.contains($0) }
+        let aboutContent = [
+            "could not decode", "decode audio", "invalid audio", "corrupt", "empty", "too short", "no audio",
+            "invalid file format", "audio file is",
+        ].contains { lowered.contains($0) }
+        return aboutContent && (parameter == nil || ["file", "input", "text"].contains(parameter))
     }
 
-    private static func errorMessage(in body: Data) -> (String?, String?) {
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: body) else { return (nil, nil) }
+    /// The message, code and parameter of an error body, in whichever common shape it comes.
+    private static func errorMessage(in body: Data) -> (String?, String?, String?) {
+        guard let json = try? JSONDecoder().decode(JSONValue.self, from: body) else { return (nil, nil, nil) }
         func string(_ value: JSONValue?) -> String? {
             if case .string(let text) = value { return text }
             return nil
         }
         if let error = json["error"] {
             if let message = string(error) {
-                return (Self.trim(message), nil)
+                return (Self.trim(message), nil, nil)
             }
-            return (string(error["message"]).map(Self.trim), string(error["code"]) ?? string(error["type"]))
+            return (
+                string(error["message"]).map(Self.trim), string(error["code"]) ?? string(error["type"]),
+                string(error["param"])
+            )
         }
         if let detail = json["detail"] {
             if let message = string(detail) {
-                return (Self.trim(message), nil)
+                return (Self.trim(message), nil, nil)
             }
             if let message = string(detail["message"]) {
-                return (Self.trim(message), string(detail["status"]) ?? string(detail["error"]))
+                return (Self.trim(message), string(detail["status"]) ?? string(detail["error"]), nil)
             }
             if case .array(let items) = detail, let first = items.first, let message = string(first["msg"]) {
-                return (Self.trim(message), nil)
+                return (Self.trim(message), nil, nil)
             }
         }
-        return (nil, nil)
+        return (nil, nil, nil)
     }
 
     private static func snippet(_ body: Data) -> String? {

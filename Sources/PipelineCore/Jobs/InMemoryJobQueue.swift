@@ -63,7 +63,7 @@ package actor InMemoryJobQueue: JobQueue {
         let runnable = self.entries.values.filter { entry in
             switch entry.job.status {
             case .queued: true
-            case .failed: entry.job.runAfter <= now
+            case .failed: entry.job.runAfter <= now && !entry.job.cancelRequested
             case .running: entry.hold.map { $0.expiresAt <= now } ?? true
             case .succeeded, .dead, .cancelled: false
             }
@@ -116,6 +116,8 @@ package actor InMemoryJobQueue: JobQueue {
             entry.job.result = result
             entry.job.error = nil
         }
+        // A finished job's chunks are in its outputs.
+        self.checkpointsByJob[lease.job.id] = nil
     }
 
     @discardableResult
@@ -123,9 +125,11 @@ package actor InMemoryJobQueue: JobQueue {
         let job = try self.held(lease).job
         let now = self.now()
         let dead = error.permanent || job.attempts >= job.maxAttempts
-        let delay = dead ? nil : self.retryPolicy.delay(afterAttempt: job.attempts, jitter: self.jitter())
+        // A job someone asked to cancel is not retried, whatever made this attempt fail.
+        let status: JobStatus = job.cancelRequested ? .cancelled : dead ? .dead : .failed
+        let delay = status != .failed ? nil : self.retryPolicy.delay(afterAttempt: job.attempts, jitter: self.jitter())
         return self.update(lease.job.id, now: now) { entry in
-            entry.job.status = dead ? .dead : .failed
+            entry.job.status = status
             entry.job.error = error
             if let delay {
                 entry.job.runAfter = now.addingTimeInterval(delay.seconds)
@@ -156,6 +160,13 @@ package actor InMemoryJobQueue: JobQueue {
 
     package func checkpoints(jobID: String) async throws -> [String: Data] {
         self.checkpointsByJob[jobID] ?? [:]
+    }
+
+    package func pendingWork() async throws -> PendingWork {
+        let jobs = self.entries.values.map(\.job)
+        return PendingWork(
+            queued: jobs.filter { $0.status == .queued }.count, running: jobs.filter { $0.status == .running }.count,
+            nextRetry: jobs.filter { $0.status == .failed && !$0.cancelRequested }.map(\.runAfter).min())
     }
 
     package func job(id: String) async throws -> Job? {

@@ -69,6 +69,27 @@ package struct Job: Sendable, Codable, Equatable, Identifiable {
         case runAfter = "run_after"
         case cancelRequested = "cancel_requested"
     }
+
+    /// Writes every field, absent ones as `null`, so readers always find `error`, `result` and `idempotency_key`.
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.kind, forKey: .kind)
+        try container.encode(self.status, forKey: .status)
+        try container.encode(self.idempotencyKey, forKey: .idempotencyKey)
+        try container.encode(self.priority, forKey: .priority)
+        try container.encode(self.payload, forKey: .payload)
+        try container.encode(self.attempts, forKey: .attempts)
+        try container.encode(self.maxAttempts, forKey: .maxAttempts)
+        try container.encode(self.error, forKey: .error)
+        try container.encode(self.progress, forKey: .progress)
+        try container.encode(self.createdAt, forKey: .createdAt)
+        try container.encode(self.updatedAt, forKey: .updatedAt)
+        try container.encode(self.runAfter, forKey: .runAfter)
+        try container.encode(self.cancelRequested, forKey: .cancelRequested)
+        try container.encode(self.outputs, forKey: .outputs)
+        try container.encode(self.result, forKey: .result)
+    }
 }
 
 /// How far a running job has got.
@@ -82,6 +103,17 @@ package struct JobProgress: Sendable, Codable, Equatable {
     package init(done: Int = 0, total: Int? = nil) {
         self.done = done
         self.total = total
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case done, total
+    }
+
+    /// Writes `total` as `null` while it is unknown.
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.done, forKey: .done)
+        try container.encode(self.total, forKey: .total)
     }
 }
 

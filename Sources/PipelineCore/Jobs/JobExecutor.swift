@@ -74,6 +74,10 @@ package struct JobExecutor: Sendable {
         -> (outputs: [String], result: JSONValue)
     {
         let formats = try TranscriptFormat.parseList(spec.formats.joined(separator: ","))
+        // Every output key is checked before any work, so a bad one fails the job at once, not after transcribing.
+        for key in formats.map({ "\(spec.outputPrefix).\($0.rawValue)" }) + [spec.outAudioKey].compactMap({ $0 }) {
+            try StorageKey.validate(key)
+        }
         let pipeline = try self.pipelines.transcription(spec.function, spec.language)
         let (input, isTemporary) = try await self.fetch(spec.input)
         defer {
@@ -91,7 +95,9 @@ package struct JobExecutor: Sendable {
         let audioFile = self.scratch.appendingPathComponent("audio-worker-\(UUID().uuidString).wav")
         let audioWriter: AudioWriter? =
             spec.outAudioKey == nil
-            ? nil : try await self.encoder.openWriter(to: audioFile, sampleRate: 16_000, as: .wav, outputRate: 16_000)
+            ? nil
+            : try await self.encoder.openWriter(
+                to: audioFile, sampleRate: pipeline.sampleRate, as: .wav, outputRate: pipeline.sampleRate)
         defer {
             audioWriter?.abandon()
             try? FileManager.default.removeItem(at: audioFile)
@@ -151,6 +157,7 @@ package struct JobExecutor: Sendable {
         guard let format = AudioFileFormat(fileExtension: spec.format) else {
             throw JobError(kind: "bad_input", message: "unknown audio format '\(spec.format)'", permanent: true)
         }
+        try StorageKey.validate(spec.outputKey)
         let pipeline = try self.pipelines.speech(spec.function, spec.voice, spec.sampleRate)
         let file = self.scratch.appendingPathComponent("audio-worker-\(UUID().uuidString).\(format.fileExtension)")
         defer { try? FileManager.default.removeItem(at: file) }

@@ -38,6 +38,9 @@ package protocol JobQueue: Sendable {
     /// Every checkpoint stored for a job, by key.
     func checkpoints(jobID: String) async throws -> [String: Data]
 
+    /// How much work is left: jobs queued, jobs running (anywhere), and the earliest scheduled retry.
+    func pendingWork() async throws -> PendingWork
+
     /// The job with this id, or nil.
     func job(id: String) async throws -> Job?
 
@@ -50,6 +53,23 @@ package protocol JobQueue: Sendable {
 
     /// Returns a dead, failed or cancelled job to `queued` with its attempts reset, keeping its checkpoints.
     func retry(id: String) async throws -> Job
+}
+
+/// How much work a queue still holds, for deciding whether a draining worker may stop.
+package struct PendingWork: Sendable, Equatable {
+    /// Jobs waiting to be leased.
+    package var queued: Int
+    /// Jobs leased (by any worker), including leases that have expired.
+    package var running: Int
+    /// The earliest time a failed job will be retried, if any is scheduled.
+    package var nextRetry: Date?
+
+    /// Creates a value.
+    package init(queued: Int, running: Int, nextRetry: Date?) {
+        self.queued = queued
+        self.running = running
+        self.nextRetry = nextRetry
+    }
 }
 
 /// What to enqueue.

@@ -135,11 +135,10 @@ package struct QueueWorker: Sendable {
 
     /// Nothing queued, nothing running anywhere, and no retry due soon.
     private func queueIsSettled() async throws -> Bool {
-        guard try await self.queue.jobs(status: .queued, limit: 1).isEmpty,
-            try await self.queue.jobs(status: .running, limit: 1).isEmpty
-        else { return false }
-        let horizon = Date().addingTimeInterval(self.settings.drainWait.seconds)
-        return try await self.queue.jobs(status: .failed, limit: 100_000).allSatisfy { $0.runAfter > horizon }
+        let pending = try await self.queue.pendingWork()
+        guard pending.queued == 0, pending.running == 0 else { return false }
+        guard let nextRetry = pending.nextRetry else { return true }
+        return nextRetry > Date().addingTimeInterval(self.settings.drainWait.seconds)
     }
 
     /// How one job ended, for the summary.
@@ -211,7 +210,8 @@ package struct QueueWorker: Sendable {
             case .success(.leaseLost), .failure(JobQueueError.leaseLost):
                 logger.warning("lease lost; another worker owns the job now")
                 return .lost
-            case .failure(is CancellationError) where self.shutdown.isRequested:
+            case .failure(is CancellationError):
+                // Stopped from outside (shutdown past its grace, or the worker's caller): not the job's fault.
                 try await self.queue.release(lease)
                 logger.info("job returned to the queue at shutdown")
                 return .released

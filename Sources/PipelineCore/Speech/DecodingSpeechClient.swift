@@ -17,7 +17,7 @@ package struct DecodingSpeechClient: TextToSpeech {
     package func synthesize(_ request: SpeechRequest) async throws -> SpeechResult {
         var result = try await self.base.synthesize(request)
         do {
-            result.samples = try await self.decode(result)
+            result.samples = try await self.decode(result, characters: request.text.count)
             result.sampleRate = self.sampleRate
         } catch let error as MediaError {
             var failure = ProviderFailure(
@@ -34,7 +34,10 @@ package struct DecodingSpeechClient: TextToSpeech {
     }
 
     /// Decodes a reply through a temporary file; headerless `pcm` gets a WAV header first.
-    private func decode(_ result: SpeechResult) async throws -> [Float] {
+    ///
+    /// Speech runs at about 15 characters a second, so a reply much longer than its text is garbage, not speech:
+    /// decoding stops at half a second per character (a minute at least).
+    private func decode(_ result: SpeechResult, characters: Int) async throws -> [Float] {
         var bytes = result.audio
         var fileExtension = result.format
         if result.format == "pcm" {
@@ -42,9 +45,12 @@ package struct DecodingSpeechClient: TextToSpeech {
             fileExtension = "wav"
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("speech-\(UUID()).\(fileExtension)")
-        try bytes.write(to: file)
+        let contents = bytes
+        try await runBlocking { _ in try contents.write(to: file) }
         defer { try? FileManager.default.removeItem(at: file) }
-        let audio = try await self.decoder.open(file, options: DecodeOptions(sampleRate: self.sampleRate))
+        let limits = MediaLimits(maxDecodedSeconds: max(60, Double(characters) * 0.5))
+        let audio = try await self.decoder.open(
+            file, options: DecodeOptions(sampleRate: self.sampleRate, limits: limits))
         var samples: [Float] = []
         for try await block in audio.blocks {
             samples += block.samples

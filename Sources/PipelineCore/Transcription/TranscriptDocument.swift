@@ -6,12 +6,19 @@ import Foundation
 package struct TranscriptDocument: Sendable, Codable, Equatable {
     /// A segment as ffmpeg-whisper returns it.
     package struct Segment: Sendable, Codable, Equatable {
+        /// Its position.
         package var id: Int
+        /// Start, in seconds from the start of the input.
         package var start: Double
+        /// End, in seconds.
         package var end: Double
+        /// The text.
         package var text: String
+        /// The speaker, when diarized (always written, `null` otherwise).
         package var speaker: String?
+        /// Word timings, when the provider gave them.
         package var words: [TranscriptWord]?
+        /// `model/provider` that produced it.
         package var provider: String?
 
         package func encode(to encoder: any Encoder) throws {
@@ -30,13 +37,21 @@ package struct TranscriptDocument: Sendable, Codable, Equatable {
 
     /// One chunk's provenance.
     package struct Chunk: Sendable, Codable, Equatable {
+        /// The chunk's index.
         package var index: Int
+        /// Its start, in seconds.
         package var start: Double
+        /// Its end, in seconds.
         package var end: Double
+        /// `model/provider` that transcribed it; nil when it was silent and not sent.
         package var provider: String?
+        /// The model that transcribed it.
         package var model: String?
+        /// Requests made for it, failed ones included.
         package var attempts: Int
+        /// Wall time to transcribe it, in milliseconds.
         package var latencyMilliseconds: Int
+        /// Whether it was silent and not sent.
         package var skipped: Bool
 
         private enum CodingKeys: String, CodingKey {
@@ -45,23 +60,37 @@ package struct TranscriptDocument: Sendable, Codable, Equatable {
         }
     }
 
+    /// Always true: the transcription finished (ffmpeg-whisper's field).
     package var ok = true
+    /// The text, segment texts joined with single spaces.
     package var text: String
+    /// The language, as an ISO 639-1 code.
     package var language: String?
+    /// The segments, in time order.
     package var segments: [Segment]
+    /// Every word with its timing, or nil when no provider gave word timings.
     package var wordSegments: [TranscriptWord]?
+    /// Speakers found by diarization (none yet: `{}`).
     package var speakers: [String: String] = [:]
     /// The model that served most of the audio.
     package var model: String?
     /// The provider (`model/provider`) that served most of the audio.
     package var provider: String?
+    /// The input's decoded duration, in seconds.
     package var duration: Double
+    /// Every chunk's provenance, in order.
     package var chunks: [Chunk]
+    /// Where the audio is stored (the decoded WAV when one was written, else the input).
     package var audioURI: String?
+    /// The same as `audio_uri` (pmoves-yt reads this name).
     package var s3URI: String?
+    /// Passed through from the job.
     package var videoID: String?
+    /// Passed through from the job.
     package var namespace: String?
+    /// Passed through from the job.
     package var contextID: String?
+    /// What the decoder and the stitcher had to say (skipped data, dropped loops...).
     package var warnings: [String]
 
     /// Builds the document from a stitched transcript and its chunks.

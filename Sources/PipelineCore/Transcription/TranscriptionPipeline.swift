@@ -77,6 +77,9 @@ package struct TranscriptionPipeline: Sendable {
         self.clock = clock
     }
 
+    /// The rate audio is decoded at (and blocks given to an audio sink have), in Hz.
+    package var sampleRate: Int { self.settings.chunking.sampleRate }
+
     /// Transcribes `file`.
     ///
     /// - Parameters:

@@ -275,3 +275,75 @@ struct FallbackChainTests {
         #expect(local.calls == 1)
     }
 }
+
+/// A client that fails with an error of the caller's choosing, not a ``ProviderFailure``.
+struct ThrowingSpeechToText: SpeechToText {
+    let error: any Error & Sendable
+    let log: CallLog
+
+    func transcribe(_ request: TranscriptionRequest) async throws -> TranscriptionResult {
+        self.log.append("throwing")
+        throw self.error
+    }
+}
+
+struct FallbackChainLocalFailureTests {
+    @Test
+    func aLocalErrorInAClientMovesToTheNextProviderAndIsRecorded() async throws {
+        let log = CallLog()
+        let broken = ThrowingSpeechToText(
+            error: MediaError(.unsupportedCodec, input: "<memory mp3>", reason: "no encoder"), log: log)
+        let cloud = ScriptedSpeechToText("cloud", log: log, script: [])
+        let clock = ManualClock()
+        let chain = FallbackChain<any SpeechToText>(
+            route: FunctionRoute(
+                function: "f",
+                candidates: [
+                    (
+                        RouteVariant(
+                            name: "v", retries: RetrySettings(numRetries: 2), timeout: nil,
+                            providers: [
+                                RouteProvider(model: "m", name: "local", client: broken)
+                            ]), 1
+                    )
+                ],
+                fallbacks: [Routes.variant("c", Routes.provider(cloud, model: "c"))]),
+            breaker: CircuitBreaker(failureThreshold: 5, coolDown: .seconds(30), clock: clock), clock: clock,
+            random: RandomSource(seed: 1))
+
+        let result = try await chain.transcribe(Routes.request)
+
+        #expect(log.calls == ["throwing", "cloud"])
+        #expect(result.attempts.first?.outcome == .failed)
+        #expect(result.attempts.first?.error?.contains("no encoder") == true)
+    }
+
+    @Test
+    func aHalfOpenTrialThatIsCancelledDoesNotKeepTheCircuitShut() async throws {
+        let clock = ManualClock()
+        let breaker = CircuitBreaker(failureThreshold: 1, coolDown: .seconds(30), clock: clock)
+        breaker.recordFailure("m/local")
+        clock.advance(by: .seconds(31))
+        let log = CallLog()
+        let cancelled = FallbackChain<any SpeechToText>(
+            route: FunctionRoute(
+                function: "f",
+                candidates: [
+                    (
+                        RouteVariant(
+                            name: "v", retries: RetrySettings(), timeout: nil,
+                            providers: [
+                                RouteProvider(
+                                    model: "m", name: "local",
+                                    client: ThrowingSpeechToText(error: CancellationError(), log: log))
+                            ]), 1
+                    )
+                ], fallbacks: []),
+            breaker: breaker, clock: clock, random: RandomSource(seed: 1))
+
+        await #expect(throws: CancellationError.self) { try await cancelled.transcribe(Routes.request) }
+
+        #expect(breaker.state(of: "m/local") != .halfOpen)
+        #expect(breaker.admit("m/local"), "the next request may try the provider again")
+    }
+}
