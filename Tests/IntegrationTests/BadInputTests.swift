@@ -51,31 +51,7 @@ struct BadInputTests {
             garbage.stop()
             good.stop()
         }
-        let gateway = """
-            [functions.tts.variants.first]
-            model = "first"
-            [functions.tts.variants.second]
-            model = "second"
-            [functions.tts.experimentation]
-            candidate_variants = ["first"]
-            fallback_variants = ["second"]
-            [models.first]
-            routing = ["p"]
-            [models.first.providers.p]
-            type = "openai"
-            api_base = "\(garbage.apiBase)"
-            api_key_location = "none"
-            [models.second]
-            routing = ["p"]
-            [models.second.providers.p]
-            type = "openai"
-            api_base = "\(good.apiBase)"
-            api_key_location = "none"
-            """
-        let resolved = try GatewayResolver(
-            gateway: GatewayConfig(ConfigTable(TOMLParser.parse(gateway, file: "g.toml"), path: "", file: "g.toml")),
-            gatewayFile: "g.toml", worker: WorkerConfig(), workerFile: "w.toml", environment: [:]
-        ).resolve("tts", as: .speech)
+        let resolved = try TestGateway.localThenCloud(local: garbage.apiBase, cloud: good.apiBase, as: .speech)
         let chain = AudioGateway(
             settings: WorkerConfig.Gateway(), http: CurlHTTPClient(), encoder: FFmpegAudioEncoder(),
             clock: ManualClock()
@@ -83,7 +59,7 @@ struct BadInputTests {
 
         let result = try await chain.synthesize(SpeechRequest(text: "Hello there."))
 
-        #expect(result.servedBy?.variant == "second")
+        #expect(result.servedBy?.variant == "cloud")
         #expect(result.attempts.first?.error?.hasPrefix("the reply is not audio FFmpeg can decode") == true)
         #expect((result.samples?.count ?? 0) > 24_000 / 2)
     }

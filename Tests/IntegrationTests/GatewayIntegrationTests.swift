@@ -6,42 +6,9 @@ import Testing
 
 /// The gateway against real local speech servers over HTTP on 127.0.0.1, with injected faults.
 struct GatewayIntegrationTests {
-    /// A gateway file with a local candidate (retried twice) and a cloud fallback, both on loopback servers.
+    /// A local candidate (retried twice unless told) and a cloud fallback, both on loopback servers.
     private func resolve(local: String, cloud: String, localRetries: Int = 2) throws -> ResolvedFunction {
-        let gateway = """
-            [functions.stt.variants.local]
-            type = "chat_completion"
-            model = "local_whisper"
-            retries = { num_retries = \(localRetries), max_delay_s = 10 }
-            [functions.stt.variants.cloud]
-            type = "chat_completion"
-            model = "cloud_whisper"
-            [functions.stt.experimentation]
-            type = "static"
-            candidate_variants = ["local"]
-            fallback_variants = ["cloud"]
-            [models.local_whisper]
-            routing = ["local"]
-            [models.local_whisper.providers.local]
-            type = "openai"
-            api_base = "\(local)"
-            model_name = "small"
-            api_key_location = "none"
-            timeouts = { non_streaming.total_ms = 20000 }
-            [models.cloud_whisper]
-            routing = ["cloud"]
-            [models.cloud_whisper.providers.cloud]
-            type = "openai"
-            api_base = "\(cloud)"
-            model_name = "whisper-1"
-            api_key_location = "env::TEST_CLOUD_KEY"
-            """
-        let resolver = GatewayResolver(
-            gateway: try GatewayConfig(
-                ConfigTable(TOMLParser.parse(gateway, file: "g.toml"), path: "", file: "g.toml")),
-            gatewayFile: "g.toml", worker: WorkerConfig(), workerFile: "w.toml",
-            environment: ["TEST_CLOUD_KEY": "sk-test"])
-        return try resolver.resolve("stt", as: .transcription)
+        try TestGateway.localThenCloud(local: local, cloud: cloud, localRetries: localRetries)
     }
 
     private func chain(_ function: ResolvedFunction, clock: ManualClock, failures: Int = 5) -> FallbackChain<

@@ -71,32 +71,7 @@ struct TranscriptionIntegrationTests {
             local.stop()
             cloud.stop()
         }
-        let gateway = """
-            [functions.stt.variants.local]
-            model = "local"
-            retries = { num_retries = 1, max_delay_s = 1 }
-            [functions.stt.variants.cloud]
-            model = "cloud"
-            [functions.stt.experimentation]
-            candidate_variants = ["local"]
-            fallback_variants = ["cloud"]
-            [models.local]
-            routing = ["a"]
-            [models.local.providers.a]
-            type = "openai"
-            api_base = "\(local.apiBase)"
-            api_key_location = "none"
-            [models.cloud]
-            routing = ["b"]
-            [models.cloud.providers.b]
-            type = "openai"
-            api_base = "\(cloud.apiBase)"
-            api_key_location = "none"
-            """
-        let resolved = try GatewayResolver(
-            gateway: GatewayConfig(ConfigTable(TOMLParser.parse(gateway, file: "g.toml"), path: "", file: "g.toml")),
-            gatewayFile: "g.toml", worker: WorkerConfig(), workerFile: "w.toml", environment: [:]
-        ).resolve("stt", as: .transcription)
+        let resolved = try TestGateway.localThenCloud(local: local.apiBase, cloud: cloud.apiBase, localRetries: 1)
         var settings = WorkerConfig.Gateway()
         settings.circuitFailures = 100
         let chain = AudioGateway(
