@@ -16,8 +16,13 @@ struct WorkerReliabilityTests {
         }
     }
 
+    /// The job's checkpoints, read through a second connection to its queue; a job that already finished has
+    /// none (they are dropped on success), which fails the wait clearly instead of timing out.
     private func checkpoints(_ sandbox: WorkerSandbox, _ id: String) async throws -> Int {
         let queue = try await SQLiteJobQueue.open(path: sandbox.data + "/queue.sqlite")
+        if try await queue.job(id: id)?.status == .succeeded {
+            throw SetupError("the job finished before the test could interrupt it")
+        }
         return try await queue.checkpoints(jobID: id).count
     }
 
@@ -29,7 +34,8 @@ struct WorkerReliabilityTests {
 
     @Test
     func aJobKilledMidwayFinishesOnceAfterRestartWithoutResendingCheckpointedChunks() async throws {
-        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "400"])
+        // A second per chunk leaves seconds between the second checkpoint and the end of the job, even on a busy machine.
+        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "1000"])
         defer { server.stop() }
         let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nlease_s = 2\nheartbeat_s = 0.3\n")
         defer { sandbox.remove() }
@@ -161,7 +167,7 @@ struct WorkerReliabilityTests {
 
     @Test
     func sigtermLetsARunningJobFinishWithinTheGracePeriod() async throws {
-        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "300"])
+        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "1000"])
         defer { server.stop() }
         let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nshutdown_grace_s = 30\n")
         defer { sandbox.remove() }
