@@ -53,7 +53,7 @@ struct BatchCommandTests {
 
     @Test
     func anInterruptedBatchResumesWhereItStopped() async throws {
-        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "400"])
+        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "1000"])
         defer { server.stop() }
         let sandbox = try WorkerSandbox(
             apiBase: server.apiBase, worker: "[worker]\nconcurrency = 1\nshutdown_grace_s = 0\n")
