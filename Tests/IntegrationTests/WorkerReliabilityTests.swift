@@ -165,11 +165,14 @@ struct WorkerReliabilityTests {
         #expect(try await server.requests() == 1000)
     }
 
-    @Test
-    func sigtermLetsARunningJobFinishWithinTheGracePeriod() async throws {
-        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "1000"])
+    /// Runs `serve` on a multi-chunk job against a provider that takes `latencyMs` per request, sends SIGTERM
+    /// once the job has checkpointed its first chunk, and hands the scene to `body`.
+    private func sigtermMidJob(
+        latencyMs: Int, grace: Double, _ body: (WorkerSandbox, ServeProcess, String) async throws -> Void
+    ) async throws {
+        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "\(latencyMs)"])
         defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nshutdown_grace_s = 30\n")
+        let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nshutdown_grace_s = \(grace)\n")
         defer { sandbox.remove() }
         let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 8, in: sandbox.directory)
         let id = try sandbox.enqueue(input.path)
@@ -178,32 +181,28 @@ struct WorkerReliabilityTests {
 
         try await self.waitUntil { try await self.checkpoints(sandbox, id) >= 1 }
         serve.send(SIGTERM)
+        try await body(sandbox, serve, id)
+    }
 
-        #expect(try await serve.wait(seconds: 60) == 0)
-        #expect(try sandbox.job(id)["status"] as? String == "succeeded")
+    @Test
+    func sigtermLetsARunningJobFinishWithinTheGracePeriod() async throws {
+        try await self.sigtermMidJob(latencyMs: 1000, grace: 30) { (sandbox, serve, id) async throws in
+            #expect(try await serve.wait(seconds: 60) == 0)
+            #expect(try sandbox.job(id)["status"] as? String == "succeeded")
+        }
     }
 
     @Test
     func sigtermReturnsAJobThatOutlastsTheGracePeriodToTheQueue() async throws {
-        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "1500"])
-        defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nshutdown_grace_s = 0.2\n")
-        defer { sandbox.remove() }
-        let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 8, in: sandbox.directory)
-        let id = try sandbox.enqueue(input.path)
-        let serve = try ServeProcess(["serve"] + sandbox.options)
-        defer { serve.stop() }
-
-        try await self.waitUntil { try await self.checkpoints(sandbox, id) >= 1 }
-        serve.send(SIGTERM)
-
-        #expect(try await serve.wait(seconds: 30) == 0)
-        var job = try sandbox.job(id)
-        #expect(job["status"] as? String == "queued")
-        #expect(job["attempts"] as? Int == 0, "a job returned at shutdown does not use up an attempt")
-        #expect(serve.records.contains { $0["msg"] as? String == "job returned to the queue at shutdown" })
-        #expect(try sandbox.run(["serve", "--drain"]).status == 0)
-        job = try sandbox.job(id)
-        #expect(job["status"] as? String == "succeeded")
+        try await self.sigtermMidJob(latencyMs: 1500, grace: 0.2) { (sandbox, serve, id) async throws in
+            #expect(try await serve.wait(seconds: 30) == 0)
+            var job = try sandbox.job(id)
+            #expect(job["status"] as? String == "queued")
+            #expect(job["attempts"] as? Int == 0, "a job returned at shutdown does not use up an attempt")
+            #expect(serve.records.contains { $0["msg"] as? String == "job returned to the queue at shutdown" })
+            #expect(try sandbox.run(["serve", "--drain"]).status == 0)
+            job = try sandbox.job(id)
+            #expect(job["status"] as? String == "succeeded")
+        }
     }
 }

@@ -46,6 +46,13 @@ package struct AudioProviderSettings: Sendable, Equatable {
         self.speed = speed
     }
 
+    /// Throws `tooLarge` when `text` is longer than one request to this provider may carry.
+    func checkFits(_ text: String) throws(ProviderFailure) {
+        if let limit = self.maxInputCharacters, text.count > limit {
+            throw ProviderFailure(.tooLarge, message: "\(text.count) characters is more than this provider's \(limit)")
+        }
+    }
+
     init(_ table: ConfigTable) throws(ConfigError) {
         var voices: [String: String] = [:]
         if let voiceTable = try table.table("voices") {

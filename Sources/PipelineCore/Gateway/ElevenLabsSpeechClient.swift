@@ -25,10 +25,7 @@ package struct ElevenLabsSpeechClient: TextToSpeech {
     }
 
     package func synthesize(_ request: SpeechRequest) async throws -> SpeechResult {
-        if let limit = self.settings.maxInputCharacters, request.text.count > limit {
-            throw ProviderFailure(
-                .tooLarge, message: "\(request.text.count) characters is more than this provider's \(limit)")
-        }
+        try self.settings.checkFits(request.text)
         guard let voice = request.voice.flatMap({ self.settings.voices[$0] }) ?? self.settings.voice else {
             throw ProviderFailure(.misconfigured, message: "no ElevenLabs voice id: set 'voice' for this provider")
         }
@@ -51,19 +48,17 @@ package struct ElevenLabsSpeechClient: TextToSpeech {
         if speed != 1 {
             payload["voice_settings"] = .object(["speed": .number(speed)])
         }
-        var headers = ["Content-Type": "application/json", "Accept": "audio/*"]
+        var headers = ["Accept": "audio/*"]
         if let apiKey = self.apiKey {
             headers["xi-api-key"] = apiKey
         }
-        let body = try JSONOutput.encode(JSONValue.object(payload))
-        let response = try await self.http.sendToProvider(
-            HTTPRequest(method: "POST", url: url, headers: headers, body: body, timeout: self.timeout))
-        try SpeechReplyCheck.check(response, bytesSent: body.count)
+        let (audio, bytesSent) = try await self.http.postSpeech(
+            payload, to: url, headers: headers, timeout: self.timeout)
         // output_format is codec_rate[_bitrate]: pcm_24000 is headerless s16le at 24 kHz.
         let parts = outputFormat.split(separator: "_")
         let codec = String(parts.first ?? "mp3")
         let rate = parts.count > 1 ? Int(parts[1]) : nil
         return SpeechResult(
-            audio: response.body, format: codec, pcmSampleRate: codec == "pcm" ? rate : nil, bytesSent: body.count)
+            audio: audio, format: codec, pcmSampleRate: codec == "pcm" ? rate : nil, bytesSent: bytesSent)
     }
 }
