@@ -20,13 +20,16 @@ let package = Package(
         ),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .target(name: "HTTPAPI", dependencies: ["CMicroHTTPD", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "CurlHTTP", dependencies: ["CCurl", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "PipelineCore", swiftSettings: swiftSettings),
         .target(name: "SQLiteQueue", dependencies: ["CSQLite", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "AudioMedia", dependencies: ["CFFmpeg", "PipelineCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "audio-worker",
-            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP"],
+            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP", "HTTPAPI"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -53,6 +56,11 @@ let package = Package(
         .testTarget(
             name: "AudioMediaTests",
             dependencies: ["AudioMedia", "PipelineCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: ["HTTPAPI", "PipelineCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

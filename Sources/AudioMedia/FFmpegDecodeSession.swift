@@ -1,8 +1,7 @@
-import Dispatch
 import PipelineCore
 import Synchronization
 
-/// One open decode, shared between the consumer's task and the Dispatch queue doing the C work.
+/// One open decode, shared between the consumer's task and the pool thread doing the C work.
 ///
 /// While the consumer handles one block the session already decodes the next (one block ahead, never more), so
 /// decoding overlaps with whatever the consumer does and memory stays at two blocks.
@@ -20,7 +19,6 @@ final class FFmpegDecodeSession: Sendable {
 
     private let pipeline: Mutex<DecodePipeline>
     private let state = Mutex<State>(.idle)
-    private let queue = DispatchQueue(label: "audio-worker.decode", qos: .userInitiated)
     private let cancellation = CancellationFlag()
     private let blockSamples: Int
     let source: SourceInfo
@@ -81,9 +79,9 @@ final class FFmpegDecodeSession: Sendable {
         }
     }
 
-    /// Runs one block's decode on the queue and delivers it; call with the state set to `.decoding`.
+    /// Runs one block's decode on a pool thread and delivers it; call with the state set to `.decoding`.
     private func startDecoding() {
-        self.queue.async {
+        BlockingPool.shared.execute {
             let outcome = Outcome {
                 try self.pipeline.withLock { pipeline in
                     try pipeline.nextBlock(blockSamples: self.blockSamples, cancellation: self.cancellation)

@@ -1,37 +1,27 @@
-internal import CCurl
 import Foundation
 import PipelineCore
 
-/// ``HTTPClient`` on libcurl's easy interface: each request blocks one Dispatch thread in `curl_easy_perform`,
-/// which waits in `poll` and so costs no CPU while a provider thinks (FoundationNetworking's URLSession spins a
-/// core while waiting, measured here). Handles are pooled, so connections are kept alive and reused.
+/// ``HTTPClient`` on libcurl's multi interface: one thread, ``CurlMultiLoop``, drives every request, waiting in
+/// `poll`, so a client costs no CPU while a provider thinks (FoundationNetworking's URLSession spins a core while
+/// waiting, measured here) and no thread per request. Bodies stream from and to files.
 package struct CurlHTTPClient: HTTPClient {
-    private let pool: CurlHandlePool
+    private let loop: CurlMultiLoop
 
-    /// Creates a client keeping up to `idleHandles` handles (and their connections) between requests.
-    package init(idleHandles: Int = 16) {
-        CurlGlobal.initialize()
-        self.pool = CurlHandlePool(capacity: idleHandles)
+    /// Creates a client on the process's one loop thread and its connection cache.
+    package init() {
+        self.loop = CurlMultiLoop.shared
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let pool = self.pool
-        return try await runBlocking { cancellation in
-            guard let handle = pool.take() else { throw HTTPClientError.connection("libcurl could not start") }
-            let response = try handle.withHandle { pointer in
-                try CurlTransfer(handle: pointer, request: request, cancellation: cancellation).perform()
+        let transfer = try CurlTransfer(request: request)
+        let loop = self.loop
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                transfer.attach(continuation)
+                loop.start(transfer)
             }
-            pool.give(handle)
-            return response
+        } onCancel: {
+            loop.cancel(transfer)
         }
     }
-}
-
-/// Process-wide libcurl initialisation, done once before any handle exists.
-enum CurlGlobal {
-    private static let once: Void = {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-    }()
-
-    static func initialize() { _ = self.once }
 }

@@ -139,10 +139,10 @@ enum ConfigCommand: Command {
                 var headers: [String: String] = [:]
                 if let key = provider.apiKey {
                     headers[provider.type == "elevenlabs" ? "xi-api-key" : "Authorization"] =
-                        provider.type == "elevenlabs" ? key : "Bearer \(key)"
+                        provider.type == "elevenlabs" ? key.reveal() : "Bearer \(key.reveal())"
                 }
                 targets["\(function.name)/\(provider.model)/\(provider.name)"] = HTTPRequest(
-                    method: "GET", url: url, headers: headers, timeout: timeout)
+                    method: .get, url: url, headers: headers, timeout: timeout)
             }
         }
         let outcomes = await withTaskGroup(of: (String, Bool, String).self) { group in

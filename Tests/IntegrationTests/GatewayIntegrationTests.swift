@@ -209,7 +209,7 @@ struct GatewayIntegrationTests {
             settings: AudioProviderSettings(voice: "af_heart", responseFormat: "wav"), timeout: .seconds(30),
             http: CurlHTTPClient())
         let elevenLabs = ElevenLabsSpeechClient(
-            apiBase: URL(string: server.apiBase)!, modelName: "eleven_flash_v2_5", apiKey: "xi-test",
+            apiBase: URL(string: server.apiBase)!, modelName: "eleven_flash_v2_5", apiKey: Secret("xi-test"),
             settings: AudioProviderSettings(voice: "voice-id", responseFormat: "pcm_16000"), timeout: .seconds(30),
             http: CurlHTTPClient())
 

@@ -78,17 +78,17 @@ final class SpeechServer: Sendable {
 
     /// Replaces the fault settings (`{"fail_first": 2, "fail_status": 503, ...}`).
     func setFaults(_ faults: [String: JSONValue]) async throws {
-        _ = try await self.admin("POST", "/admin/faults", body: try JSONOutput.encode(JSONValue.object(faults)))
+        _ = try await self.admin(.post, "/admin/faults", body: try JSONOutput.encode(JSONValue.object(faults)))
     }
 
     /// Requests served per route.
     func requests(_ route: String = "/v1/audio/transcriptions") async throws -> Int {
-        let stats = try await self.admin("GET", "/admin/stats")
+        let stats = try await self.admin(.get, "/admin/stats")
         guard case .number(let count) = stats["requests"]?[route] else { return 0 }
         return Int(count)
     }
 
-    private func admin(_ method: String, _ path: String, body: Data = Data()) async throws -> JSONValue {
+    private func admin(_ method: HTTPMethod, _ path: String, body: Data = Data()) async throws -> JSONValue {
         let response = try await CurlHTTPClient().send(
             HTTPRequest(
                 method: method, url: URL(string: "http://127.0.0.1:\(self.port)\(path)")!,

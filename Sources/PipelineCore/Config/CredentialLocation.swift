@@ -32,7 +32,7 @@ package indirect enum CredentialLocation: Sendable, Equatable, CustomStringConve
     }
 
     /// The key, or why there is none. `.none` resolves to a nil key (nothing to send), not a failure.
-    package func resolve(environment: [String: String]) -> Result<String?, CredentialProblem> {
+    package func resolve(environment: [String: String]) -> Result<Secret?, CredentialProblem> {
         switch self {
         case .none:
             return .success(nil)
@@ -40,7 +40,7 @@ package indirect enum CredentialLocation: Sendable, Equatable, CustomStringConve
             guard let value = environment[name], !value.isEmpty else {
                 return .failure(CredentialProblem("environment variable \(name) is not set"))
             }
-            return .success(value)
+            return .success(Secret(value))
         case .file(let path):
             return Self.read(path, via: nil)
         case .fileFromEnvironment(let name):
@@ -65,14 +65,14 @@ package indirect enum CredentialLocation: Sendable, Equatable, CustomStringConve
         }
     }
 
-    private static func read(_ path: String, via variable: String?) -> Result<String?, CredentialProblem> {
+    private static func read(_ path: String, via variable: String?) -> Result<Secret?, CredentialProblem> {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             let origin = variable.map { " (from \($0))" } ?? ""
             return .failure(CredentialProblem("key file \(path)\(origin) cannot be read"))
         }
         let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty else { return .failure(CredentialProblem("key file \(path) is empty")) }
-        return .success(key)
+        return .success(Secret(key))
     }
 
     package var description: String {

@@ -6,14 +6,14 @@ package struct ElevenLabsSpeechClient: TextToSpeech {
     package let apiBase: URL
     /// The `model_id`, such as `eleven_flash_v2_5`.
     package let modelName: String
-    private let apiKey: String?
+    private let apiKey: Secret?
     private let settings: AudioProviderSettings
     private let timeout: Duration
     private let http: any HTTPClient
 
     /// Creates a client. `apiKey` is sent as `xi-api-key` and never logged.
     package init(
-        apiBase: URL, modelName: String, apiKey: String?, settings: AudioProviderSettings, timeout: Duration,
+        apiBase: URL, modelName: String, apiKey: Secret?, settings: AudioProviderSettings, timeout: Duration,
         http: any HTTPClient
     ) {
         self.apiBase = apiBase
@@ -50,7 +50,7 @@ package struct ElevenLabsSpeechClient: TextToSpeech {
         }
         var headers = ["Accept": "audio/*"]
         if let apiKey = self.apiKey {
-            headers["xi-api-key"] = apiKey
+            headers["xi-api-key"] = apiKey.reveal()
         }
         let (audio, bytesSent) = try await self.http.postSpeech(
             payload, to: url, headers: headers, timeout: self.timeout)

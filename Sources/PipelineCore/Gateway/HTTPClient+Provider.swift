@@ -11,15 +11,16 @@ extension HTTPClient {
             switch error {
             case .timeout: kind = .timeout
             case .connection: kind = .connection
-            case .responseTooLarge: kind = .malformedResponse
+            case .responseTooLarge, .malformedResponse: kind = .malformedResponse
+            case .file, .invalidRequest: kind = .misconfigured
             }
             var failure = ProviderFailure(kind, message: error.description)
-            failure.bytesSent = request.body.count
+            failure.bytesSent = Int(request.body.count)
             throw failure
         }
         guard (200..<300).contains(response.status) else {
             var failure = ProviderFailure.from(response: response)
-            failure.bytesSent = request.body.count
+            failure.bytesSent = Int(request.body.count)
             throw failure
         }
         return response
@@ -34,7 +35,7 @@ extension HTTPClient {
         var headers = headers
         headers["Content-Type"] = "application/json"
         let response = try await self.sendToProvider(
-            HTTPRequest(method: "POST", url: url, headers: headers, body: body, timeout: timeout))
+            HTTPRequest(method: .post, url: url, headers: headers, body: body, timeout: timeout))
         let type = response.header("content-type")?.lowercased() ?? ""
         var problem: String? = nil
         if response.body.isEmpty {

@@ -7,14 +7,14 @@ package struct OpenAISpeechClient: TextToSpeech {
     package let endpoint: URL
     /// The `model` field.
     package let modelName: String
-    private let apiKey: String?
+    private let apiKey: Secret?
     private let settings: AudioProviderSettings
     private let timeout: Duration
     private let http: any HTTPClient
 
     /// Creates a client. `apiKey` is sent as a bearer token and never logged.
     package init(
-        endpoint: URL, modelName: String, apiKey: String?, settings: AudioProviderSettings, timeout: Duration,
+        endpoint: URL, modelName: String, apiKey: Secret?, settings: AudioProviderSettings, timeout: Duration,
         http: any HTTPClient
     ) {
         self.endpoint = endpoint
@@ -35,7 +35,7 @@ package struct OpenAISpeechClient: TextToSpeech {
         ]
         var headers: [String: String] = [:]
         if let apiKey = self.apiKey {
-            headers["Authorization"] = "Bearer \(apiKey)"
+            headers["Authorization"] = "Bearer \(apiKey.reveal())"
         }
         let (audio, bytesSent) = try await self.http.postSpeech(
             payload, to: self.endpoint, headers: headers, timeout: self.timeout)

@@ -7,7 +7,7 @@ package struct OpenAITranscriptionClient: SpeechToText {
     package let endpoint: URL
     /// The `model` form field; nil to omit it (whisper.cpp ignores it).
     package let modelName: String?
-    private let apiKey: String?
+    private let apiKey: Secret?
     private let settings: AudioProviderSettings
     private let timeout: Duration
     private let http: any HTTPClient
@@ -15,7 +15,7 @@ package struct OpenAITranscriptionClient: SpeechToText {
 
     /// Creates a client. `apiKey` is sent as a bearer token and never logged.
     package init(
-        endpoint: URL, modelName: String?, apiKey: String?, settings: AudioProviderSettings, timeout: Duration,
+        endpoint: URL, modelName: String?, apiKey: Secret?, settings: AudioProviderSettings, timeout: Duration,
         http: any HTTPClient, encoder: any AudioEncoding
     ) {
         self.endpoint = endpoint
@@ -63,12 +63,12 @@ package struct OpenAITranscriptionClient: SpeechToText {
         form.add("temperature", "0")
         var headers = ["Content-Type": form.contentType, "Accept": "application/json"]
         if let apiKey = self.apiKey {
-            headers["Authorization"] = "Bearer \(apiKey)"
+            headers["Authorization"] = "Bearer \(apiKey.reveal())"
         }
         let body = form.encoded
         let response = try await self.http.sendToProvider(
             HTTPRequest(
-                method: "POST", url: self.endpoint, headers: headers, body: body, timeout: self.timeout,
+                method: .post, url: self.endpoint, headers: headers, body: body, timeout: self.timeout,
                 maxResponseBytes: 32 << 20))
         do {
             let transcript = try TranscriptionReplyParser.parse(response.body, duration: request.duration)

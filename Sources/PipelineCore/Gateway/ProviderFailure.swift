@@ -98,18 +98,23 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
         return ProviderFailure(.http, status: response.status, message: text, code: code, retryAfter: retryAfter)
     }
 
-    /// `Retry-After` as seconds or an HTTP date.
+    /// `Retry-After` as seconds or an HTTP date, capped at a day; nil for a value that is neither, or negative.
+    ///
+    /// The header is untrusted: an absurd number (`1e30`) is a day, which the chain treats as "too long to wait".
     package static func parseRetryAfter(_ value: String) -> Duration? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 {
-            return .milliseconds(Int64(seconds * 1000))
+        guard !trimmed.isEmpty, trimmed.count <= 64 else { return nil }
+        let longest = 86_400.0
+        if trimmed.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+            guard let seconds = Double(trimmed), seconds.isFinite else { return nil }
+            return .milliseconds(Int64(min(seconds, longest) * 1000))
         }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: trimmed) else { return nil }
-        return .milliseconds(Int64(max(date.timeIntervalSinceNow, 0) * 1000))
+        return .milliseconds(Int64(min(max(date.timeIntervalSinceNow, 0), longest) * 1000))
     }
 
     /// Whether a 400-class reply says the audio or text itself is bad (so every provider would refuse it),

@@ -71,7 +71,7 @@ package struct ResolvedProvider: Sendable, Equatable {
     /// The full request URL for this function's capability.
     package var endpoint: URL?
     /// The key; never printed.
-    package var apiKey: String?
+    package var apiKey: Secret?
     /// Where the key comes from, for display.
     package var credential: CredentialLocation
     /// Why the provider is skipped, when it is.

@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import Synchronization
 
 /// A flag that blocking work polls to learn that its task was cancelled.
@@ -15,21 +15,106 @@ package final class CancellationFlag: Sendable {
     package var isCancelled: Bool { self.state.load(ordering: .relaxed) }
 }
 
-/// Runs blocking work (C calls, file I/O) on a Dispatch thread, off Swift's cooperative pool.
+/// A fixed number of threads that run blocking work (C calls, file I/O) off Swift's cooperative pool.
 ///
-/// Cancelling the calling task sets the flag passed to `body`; `body` should poll it and throw
-/// `CancellationError` promptly.
+/// Work waits in order for a free thread, so the pool bounds how much blocking work runs at once. Cancelling the
+/// waiting task sets the work's ``CancellationFlag``; work that has not started yet is dropped and throws
+/// `CancellationError` at once, work that is running should poll the flag and stop promptly.
+package final class BlockingPool: Sendable {
+    /// One queued piece of work: runs with `true` when it was cancelled before it started.
+    private struct Item: Sendable {
+        var id: UInt64
+        var run: @Sendable (_ cancelledBeforeStart: Bool) -> Void
+    }
+
+    private struct State {
+        var items: [Item] = []
+        var nextID: UInt64 = 0
+    }
+
+    /// The pool most blocking work uses: as many threads as the process may need at once for storage, media and
+    /// queue calls, so that no caller waits long for another's file copy.
+    package static let shared = BlockingPool(name: "audio-worker.blocking", threads: 16)
+
+    /// The threads' name, for debuggers.
+    package let name: String
+    private let condition = NSCondition()
+    private let state = Mutex(State())
+
+    /// Starts `threads` threads, which live as long as the process.
+    package init(name: String, threads: Int) {
+        self.name = name
+        for index in 0..<max(threads, 1) {
+            let thread = Thread { [self] in self.work() }
+            thread.name = "\(name)-\(index)"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// Runs `body` on one of the pool's threads and returns its result.
+    package func run<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
+        let flag = CancellationFlag()
+        let id = self.state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let item = Item(id: id) { cancelledBeforeStart in
+                    if cancelledBeforeStart {
+                        continuation.resume(throwing: CancellationError())
+                    } else {
+                        continuation.resume(with: Result { try body(flag) })
+                    }
+                }
+                self.condition.lock()
+                self.state.withLock { $0.items.append(item) }
+                self.condition.signal()
+                self.condition.unlock()
+            }
+        } onCancel: {
+            flag.cancel()
+            // Work still waiting for a thread is dropped now rather than started only to notice the flag.
+            self.condition.lock()
+            let dropped = self.state.withLock { state -> Item? in
+                guard let index = state.items.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.items.remove(at: index)
+            }
+            self.condition.unlock()
+            dropped?.run(true)
+        }
+    }
+
+    /// Queues `work` for a thread without waiting for it; the caller arranges to learn when it is done.
+    package func execute(_ work: @escaping @Sendable () -> Void) {
+        let item = Item(id: 0) { _ in work() }
+        self.condition.lock()
+        self.state.withLock { $0.items.append(item) }
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    /// How many items wait for a thread now (for tests and metrics).
+    package var waiting: Int { self.state.withLock { $0.items.count } }
+
+    private func work() {
+        while true {
+            self.condition.lock()
+            var item = self.state.withLock { $0.items.isEmpty ? nil : $0.items.removeFirst() }
+            while item == nil {
+                self.condition.wait()
+                item = self.state.withLock { $0.items.isEmpty ? nil : $0.items.removeFirst() }
+            }
+            self.condition.unlock()
+            item?.run(false)
+        }
+    }
+}
+
+/// Runs blocking work on ``BlockingPool/shared``; see ``BlockingPool/run(_:)``.
 package func runBlocking<T: Sendable>(
     _ body: @escaping @Sendable (CancellationFlag) throws -> T
 ) async throws -> T {
-    let flag = CancellationFlag()
-    return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async {
-                continuation.resume(with: Result { try body(flag) })
-            }
-        }
-    } onCancel: {
-        flag.cancel()
-    }
+    try await BlockingPool.shared.run(body)
 }

@@ -190,6 +190,7 @@ package struct TranscriptionPipeline: Sendable {
     private func estimatedTotal(seen: Int, progress: Progress) -> Int? {
         guard let estimate = progress.estimatedSeconds, estimate > 0 else { return nil }
         let remaining = max(estimate - progress.secondsDecoded, 0)
-        return seen + Int((remaining / (self.settings.chunking.windowSeconds * 0.85)).rounded(.up))
+        let more = (remaining / (self.settings.chunking.windowSeconds * 0.85)).rounded(.up)
+        return more.isFinite && more < 1e9 ? seen + Int(more) : nil
     }
 }

@@ -42,7 +42,8 @@ struct GatewayResolverTests {
         #expect(local.providers.map(\.name) == ["a", "b"])
         #expect(local.providers[0].endpoint?.absoluteString == "http://127.0.0.1:8000/v1/audio/transcriptions")
         #expect(local.providers[0].timeout == .seconds(20), "the model's timeout is shorter than the provider's")
-        #expect(local.providers[1].apiKey == "secret")
+        #expect(local.providers[1].apiKey?.reveal() == "secret")
+        #expect("\(local.providers[1])".contains("secret") == false, "a resolved provider never prints its key")
         let cloud = function.fallbacks[0].providers[0]
         #expect(cloud.type == "openai" && cloud.modelName == "whisper-1")
         #expect(cloud.endpoint?.absoluteString == "https://api.openai.com/v1/audio/transcriptions")

@@ -78,11 +78,11 @@ struct CredentialLocationTests {
         try "  sk-from-file\n".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        #expect(try CredentialLocation.environment("K").resolve(environment: ["K": "v"]).get() == "v")
-        #expect(try CredentialLocation.file(file.path).resolve(environment: [:]).get() == "sk-from-file")
+        #expect(try CredentialLocation.environment("K").resolve(environment: ["K": "v"]).get()?.reveal() == "v")
+        #expect(try CredentialLocation.file(file.path).resolve(environment: [:]).get()?.reveal() == "sk-from-file")
         #expect(try CredentialLocation.none.resolve(environment: [:]).get() == nil)
         let fallback = CredentialLocation.withFallback(.environment("MISSING"), .environment("K"))
-        #expect(try fallback.resolve(environment: ["K": "second"]).get() == "second")
+        #expect(try fallback.resolve(environment: ["K": "second"]).get()?.reveal() == "second")
         guard case .failure(let problem) = CredentialLocation.environment("MISSING").resolve(environment: [:]) else {
             Issue.record("expected a failure")
             return

@@ -1,0 +1,5 @@
+internal import CMicroHTTPD
+import PipelineCore
+
+/// Placeholder until the server lands.
+package enum HTTPServerPlaceholder {}

@@ -1,0 +1,7 @@
+import Testing
+
+@testable import HTTPAPI
+
+@Test func placeholder() {
+    #expect(Bool(true))
+}
