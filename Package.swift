@@ -24,12 +24,13 @@ let package = Package(
             name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "HTTPAPI", dependencies: ["CMicroHTTPD", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "CurlHTTP", dependencies: ["CCurl", "PipelineCore"], swiftSettings: swiftSettings),
+        .target(name: "S3Storage", dependencies: ["PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "PipelineCore", swiftSettings: swiftSettings),
         .target(name: "SQLiteQueue", dependencies: ["CSQLite", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "AudioMedia", dependencies: ["CFFmpeg", "PipelineCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "audio-worker",
-            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP", "HTTPAPI"],
+            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP", "HTTPAPI", "S3Storage"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -56,6 +57,11 @@ let package = Package(
         .testTarget(
             name: "AudioMediaTests",
             dependencies: ["AudioMedia", "PipelineCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "S3StorageTests",
+            dependencies: ["S3Storage", "CurlHTTP", "PipelineCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

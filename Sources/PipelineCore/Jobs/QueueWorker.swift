@@ -258,9 +258,12 @@ package struct QueueWorker: Sendable {
                 permanent: error.isPermanent, details: details)
         case let error as StorageError:
             switch error {
-            case .notFound: return JobError(kind: "input_missing", message: error.description, permanent: true)
-            case .invalidKey: return JobError(kind: "bad_input", message: error.description, permanent: true)
-            case .io: return JobError(kind: "storage", message: error.description, permanent: false)
+            case .notFound, .bucketNotFound:
+                return JobError(kind: "input_missing", message: error.description, permanent: true)
+            case .invalidKey, .invalidBucket, .tooLarge:
+                return JobError(kind: "bad_input", message: error.description, permanent: true)
+            case .accessDenied, .unavailable, .io:
+                return JobError(kind: "storage", message: error.description, permanent: false)
             }
         case let error as ConfigError:
             return JobError(kind: "config", message: error.description, permanent: true)

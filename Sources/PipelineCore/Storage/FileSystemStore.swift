@@ -1,6 +1,6 @@
 import Foundation
 
-/// An ``ObjectStore`` in a directory: the object at `a/b.wav` is the file `ROOT/a/b.wav`.
+/// An ``ObjectStore`` in a directory (one bucket): the object at `a/b.wav` is the file `ROOT/a/b.wav`.
 ///
 /// Writes go to a temporary file in the destination directory and are renamed over the old object, so a reader
 /// sees the old bytes or the new, never a mixture. No path resolves outside the root: each directory on the way,
@@ -57,6 +57,10 @@ package struct FileSystemStore: ObjectStore {
                 }
             }
         }
+    }
+
+    package func uri(for key: String) -> String {
+        self.root.appendingPathComponent(key).absoluteString
     }
 
     package func exists(_ key: String) async throws -> Bool {

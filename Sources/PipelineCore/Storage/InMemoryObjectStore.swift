@@ -36,6 +36,8 @@ package actor InMemoryObjectStore: ObjectStore {
         self.objects[key] = (data, contentType)
     }
 
+    package nonisolated func uri(for key: String) -> String { "memory:///\(key)" }
+
     package func exists(_ key: String) async throws -> Bool {
         try StorageKey.validate(key)
         return self.objects[key] != nil

@@ -30,3 +30,33 @@ package enum StorageKey {
         }
     }
 }
+
+/// Rules for bucket names: S3's, so a name that works on the file store also works on MinIO.
+package enum BucketName {
+    /// Checks that `name` is 3 to 63 characters of lowercase letters, digits, `.` and `-`, starting and ending with
+    /// a letter or digit, with no `..`, and not shaped like an IP address.
+    package static func validate(_ name: String) throws(StorageError) {
+        guard (3...63).contains(name.utf8.count) else {
+            throw .invalidBucket(name, reason: "a bucket name is 3 to 63 characters")
+        }
+        let allowed = name.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+        }
+        guard allowed else {
+            throw .invalidBucket(name, reason: "use lowercase letters, digits, '.' and '-'")
+        }
+        let edges = [name.utf8.first!, name.utf8.last!]
+        guard edges.allSatisfy({ $0 != UInt8(ascii: ".") && $0 != UInt8(ascii: "-") }) else {
+            throw .invalidBucket(name, reason: "a bucket name starts and ends with a letter or digit")
+        }
+        guard !name.contains("..") else {
+            throw .invalidBucket(name, reason: "'..' is not allowed")
+        }
+        let parts = name.split(separator: ".")
+        if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) {
+            throw .invalidBucket(name, reason: "a bucket name may not look like an IP address")
+        }
+    }
+}
