@@ -37,8 +37,12 @@ extension Job {
         guard let outputs = try decode([String].self, "outputs", row.text(15)) else {
             throw malformed("outputs", "is NULL")
         }
+        guard let origin = row.text(17).flatMap(JobOrigin.init(rawValue:)) else {
+            throw malformed("origin", "holds '\(row.text(17) ?? "NULL")', not an origin")
+        }
         self.init(
-            id: id, kind: kind, status: status, idempotencyKey: row.text(3), priority: Int(row.integer(4)),
+            id: id, kind: kind, status: status, idempotencyKey: row.text(3), origin: origin,
+            priority: Int(row.integer(4)),
             payload: payload, attempts: Int(row.integer(6)), maxAttempts: Int(row.integer(7)),
             error: try decode(JobError.self, "error", row.text(8)),
             progress: JobProgress(

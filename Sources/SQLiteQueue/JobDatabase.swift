@@ -8,15 +8,14 @@ import PipelineCore
 struct JobDatabase: ~Copyable {
     let connection: SQLiteConnection
     let statements: QueueStatements
-    let retryPolicy: RetryPolicy
+    let defaultMaxAttempts: Int
     let now: @Sendable () -> Date
-    let jitter: @Sendable () -> Double
     private let decoder = JSONDecoder()
 
     /// Opens the database at `path`, switches it to WAL and brings its schema up to the last of `migrations`.
     init(
-        path: String, busyTimeout: Duration, migrations: [SQLiteSchema.Migration], retryPolicy: RetryPolicy,
-        now: @escaping @Sendable () -> Date, jitter: @escaping @Sendable () -> Double
+        path: String, busyTimeout: Duration, migrations: [SQLiteSchema.Migration], defaultMaxAttempts: Int,
+        now: @escaping @Sendable () -> Date
     ) throws {
         let milliseconds = Int32(clamping: busyTimeout.milliseconds)
         let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: milliseconds)
@@ -24,9 +23,8 @@ struct JobDatabase: ~Copyable {
         try Self.migrate(connection, to: migrations)
         self.statements = try QueueStatements(connection)
         self.connection = connection
-        self.retryPolicy = retryPolicy
+        self.defaultMaxAttempts = defaultMaxAttempts
         self.now = now
-        self.jitter = jitter
     }
 
     private static func configure(_ connection: borrowing SQLiteConnection) throws {
@@ -97,7 +95,8 @@ struct JobDatabase: ~Copyable {
                 .text(JobID.make(at: now)), .text(request.payload.kind.rawValue),
                 .optionalText(request.idempotencyKey), .integer(Int64(request.priority)),
                 .text(try JSONOutput.string(request.payload)),
-                .integer(Int64(request.maxAttempts ?? self.retryPolicy.maxAttempts)), .integer(now.milliseconds),
+                .integer(Int64(request.maxAttempts ?? self.defaultMaxAttempts)), .integer(now.milliseconds),
+                .text(request.origin.rawValue),
             ]
             guard let job = try self.job(self.statements.insert, values) else {
                 throw JobQueueError.storage("inserting a job returned no row")
@@ -171,64 +170,58 @@ struct JobDatabase: ~Copyable {
         }
     }
 
-    func complete(_ lease: JobLease, outputs: [String], result: JSONValue?) throws {
+    func settle(_ lease: JobLease, _ settlement: JobSettlement) throws -> Job {
         try self.writing {
-            try self.statements.complete.run([
-                .text(lease.job.id), .text(lease.token), .text(try JSONOutput.string(outputs)),
-                try result.map { .text(try JSONOutput.string($0)) } ?? .null, .integer(self.now().milliseconds),
-            ])
-            try self.expectChanged(lease)
-            // A finished job's chunks are in its outputs; keeping them would grow the file with every hour transcribed.
-            try self.statements.deleteCheckpoints.run([.text(lease.job.id)])
-        }
-    }
-
-    func fail(_ lease: JobLease, error: JobError) throws -> Job {
-        try self.writing {
-            let now = self.now()
+            let now = self.now().milliseconds
             let leased = try self.statements.leasedAttempts.first([.text(lease.job.id), .text(lease.token)]) {
                 (attempts: Int($0.integer(0)), maxAttempts: Int($0.integer(1)), cancelRequested: $0.integer(2) != 0)
             }
             guard let leased else {
                 throw JobQueueError.leaseLost(lease.job.id)
             }
-            // A job someone asked to cancel is not retried, whatever made this attempt fail.
-            let dead = error.permanent || leased.attempts >= leased.maxAttempts
-            let status: JobStatus = leased.cancelRequested ? .cancelled : dead ? .dead : .failed
-            let runAfter: SQLiteValue
-            if status != .failed {
-                runAfter = .null
-            } else {
-                let delay = self.retryPolicy.delay(afterAttempt: leased.attempts, jitter: self.jitter())
-                runAfter = .integer(now.milliseconds + delay.milliseconds)
+            let id = SQLiteValue.text(lease.job.id)
+            let token = SQLiteValue.text(lease.token)
+            let settled: Job?
+            switch settlement {
+            case .succeeded(let outputs, let result, let progress):
+                settled = try self.job(
+                    self.statements.complete,
+                    [
+                        id, token, .text(try JSONOutput.string(outputs)),
+                        try result.map { .text(try JSONOutput.string($0)) } ?? .null, .integer(now),
+                        .integer(Int64(progress.done)), .optionalInteger(progress.total),
+                    ])
+                // A finished job's chunks are in its outputs; keeping them would grow the file with every hour
+                // transcribed.
+                try self.statements.deleteCheckpoints.run([id])
+            case .retry(let error, let delay):
+                // A job someone asked to cancel is not retried, whatever made this attempt fail.
+                let status: JobStatus = leased.cancelRequested ? .cancelled : .failed
+                let runAfter: SQLiteValue = status == .failed ? .integer(now + delay.milliseconds) : .null
+                settled = try self.job(
+                    self.statements.settleFailure,
+                    [id, .text(status.rawValue), .text(try JSONOutput.string(error)), runAfter, .integer(now)])
+            case .dead(let error):
+                let status: JobStatus = leased.cancelRequested ? .cancelled : .dead
+                settled = try self.job(
+                    self.statements.settleFailure,
+                    [id, .text(status.rawValue), .text(try JSONOutput.string(error)), .null, .integer(now)])
+            case .cancelled:
+                settled = try self.job(self.statements.settleCancelled, [id, token, .integer(now)])
+            case .released:
+                settled = try self.job(self.statements.release, [id, token, .integer(now)])
             }
-            let values: [SQLiteValue] = [
-                .text(lease.job.id), .text(status.rawValue),
-                .text(try JSONOutput.string(error)), runAfter, .integer(now.milliseconds),
-            ]
-            guard let job = try self.job(self.statements.settleFailure, values) else {
+            guard let settled else {
                 throw JobQueueError.leaseLost(lease.job.id)
             }
-            return job
+            return settled
         }
     }
 
-    func settleCancelled(_ lease: JobLease) throws {
-        try self.writing {
-            try self.statements.settleCancelled.run([
-                .text(lease.job.id), .text(lease.token), .integer(self.now().milliseconds),
-            ])
-            try self.expectChanged(lease)
-        }
-    }
-
-    func release(_ lease: JobLease) throws {
-        try self.writing {
-            try self.statements.release.run([
-                .text(lease.job.id), .text(lease.token), .integer(self.now().milliseconds),
-            ])
-            try self.expectChanged(lease)
-        }
+    /// The earliest time a retry comes due or a lease expires, when time alone will make work runnable.
+    func nextDue() throws -> Date? {
+        try self.statements.nextDue.first([]) { row in row.isNull(0) ? nil : Date(milliseconds: row.integer(0)) }
+            ?? nil
     }
 
     func saveCheckpoint(_ lease: JobLease, key: String, value: Data) throws {
@@ -319,9 +312,4 @@ struct JobDatabase: ~Copyable {
         return job
     }
 
-    private func expectChanged(_ lease: JobLease) throws(JobQueueError) {
-        if self.connection.changes == 0 {
-            throw .leaseLost(lease.job.id)
-        }
-    }
 }

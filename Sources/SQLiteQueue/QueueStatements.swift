@@ -10,7 +10,7 @@ struct QueueStatements: ~Copyable {
     let jobByID: SQLiteStatement
     /// ?1 idempotency key.
     let jobByKey: SQLiteStatement
-    /// ?1 id, ?2 kind, ?3 idempotency key, ?4 priority, ?5 payload, ?6 max attempts, ?7 now.
+    /// ?1 id, ?2 kind, ?3 idempotency key, ?4 priority, ?5 payload, ?6 max attempts, ?7 now, ?8 origin.
     let insert: SQLiteStatement
     /// ?1 now: expired leases that must not run again (attempts used up, or cancellation requested).
     let expiredFinalLeases: SQLiteStatement
@@ -20,7 +20,7 @@ struct QueueStatements: ~Copyable {
     let claim: SQLiteStatement
     /// ?1 id, ?2 token, ?3 lease expiry, ?4 progress done (NULL keeps progress), ?5 progress total, ?6 now.
     let heartbeat: SQLiteStatement
-    /// ?1 id, ?2 token, ?3 outputs, ?4 result, ?5 now.
+    /// ?1 id, ?2 token, ?3 outputs, ?4 result, ?5 now, ?6 progress done, ?7 progress total.
     let complete: SQLiteStatement
     /// ?1 id, ?2 token: attempts, max attempts, cancel requested.
     let leasedAttempts: SQLiteStatement
@@ -28,6 +28,8 @@ struct QueueStatements: ~Copyable {
     let deleteCheckpoints: SQLiteStatement
     /// No parameters: queued count, running count, earliest retry of a failed job.
     let pendingWork: SQLiteStatement
+    /// No parameters: the earliest retry of a failed job or lease expiry, when time alone makes work runnable.
+    let nextDue: SQLiteStatement
     /// ?1 id, ?2 status, ?3 error, ?4 run after (NULL keeps it), ?5 now.
     let settleFailure: SQLiteStatement
     /// ?1 id, ?2 token, ?3 now.
@@ -75,8 +77,8 @@ struct QueueStatements: ~Copyable {
             """
             INSERT INTO jobs (
                 id, kind, status, idempotency_key, priority, payload, attempts, max_attempts, created_at, updated_at,
-                run_after)
-            VALUES (?1, ?2, 'queued', ?3, ?4, ?5, 0, ?6, ?7, ?7, ?7)
+                run_after, origin)
+            VALUES (?1, ?2, 'queued', ?3, ?4, ?5, 0, ?6, ?7, ?7, ?7, ?8)
             RETURNING \(columns)
             """, persistent: true)
         let expiredFinalLeases = try connection.prepare(
@@ -107,8 +109,11 @@ struct QueueStatements: ~Copyable {
             """, persistent: true)
         let complete = try connection.prepare(
             """
-            UPDATE jobs SET status = 'succeeded', outputs = ?3, result = ?4, error = NULL, \(clearLease), updated_at = ?5
+            UPDATE jobs
+            SET status = 'succeeded', outputs = ?3, result = ?4, error = NULL, progress_done = ?6, progress_total = ?7,
+                \(clearLease), updated_at = ?5
             WHERE \(holdsLease)
+            RETURNING \(columns)
             """, persistent: true)
         let leasedAttempts = try connection.prepare(
             "SELECT attempts, max_attempts, cancel_requested FROM jobs WHERE \(holdsLease)", persistent: true)
@@ -119,6 +124,12 @@ struct QueueStatements: ~Copyable {
                 (SELECT count(*) FROM jobs WHERE status = 'running'),
                 (SELECT min(run_after) FROM jobs WHERE status = 'failed' AND cancel_requested = 0)
             """, persistent: true)
+        let nextDue = try connection.prepare(
+            """
+            SELECT min(due) FROM (
+                SELECT min(run_after) AS due FROM jobs WHERE status = 'failed' AND cancel_requested = 0
+                UNION ALL SELECT min(lease_expires_at) FROM jobs WHERE status = 'running')
+            """, persistent: true)
         let settleFailure = try connection.prepare(
             """
             UPDATE jobs SET status = ?2, error = ?3, run_after = coalesce(?4, run_after), \(clearLease), updated_at = ?5
@@ -126,7 +137,7 @@ struct QueueStatements: ~Copyable {
             RETURNING \(columns)
             """, persistent: true)
         let settleCancelled = try connection.prepare(
-            "UPDATE jobs SET status = 'cancelled', \(clearLease), updated_at = ?3 WHERE \(holdsLease)",
+            "UPDATE jobs SET status = 'cancelled', \(clearLease), updated_at = ?3 WHERE \(holdsLease) RETURNING \(columns)",
             persistent: true)
         // A job asked to cancel is not handed to another worker: releasing it settles it as cancelled.
         let release = try connection.prepare(
@@ -135,6 +146,7 @@ struct QueueStatements: ~Copyable {
             SET status = CASE WHEN cancel_requested != 0 THEN 'cancelled' ELSE 'queued' END,
                 attempts = max(attempts - 1, 0), run_after = ?3, \(clearLease), updated_at = ?3
             WHERE \(holdsLease)
+            RETURNING \(columns)
             """, persistent: true)
         let saveCheckpoint = try connection.prepare(
             """
@@ -170,6 +182,7 @@ struct QueueStatements: ~Copyable {
         self.leasedAttempts = leasedAttempts
         self.deleteCheckpoints = deleteCheckpoints
         self.pendingWork = pendingWork
+        self.nextDue = nextDue
         self.settleFailure = settleFailure
         self.settleCancelled = settleCancelled
         self.release = release

@@ -49,12 +49,16 @@ enum SQLiteSchema {
                     updated_at INTEGER NOT NULL,
                     PRIMARY KEY (job_id, key)
                 ) STRICT, WITHOUT ROWID;
-                """)
+                """),
+        // Who submitted a job: jobs from before version 2 all came from the command line.
+        Migration(
+            version: 2,
+            sql: "ALTER TABLE jobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'command_line';"),
     ]
 
     /// The columns that make a ``Job``, in the order `Job.init(row:)` reads them.
     static let jobColumns = """
         id, kind, status, idempotency_key, priority, payload, attempts, max_attempts, error, progress_done, \
-        progress_total, created_at, updated_at, run_after, cancel_requested, outputs, result
+        progress_total, created_at, updated_at, run_after, cancel_requested, outputs, result, origin
         """
 }

@@ -21,8 +21,15 @@ enum AudioWorker {
         exit(status)
     }
 
+    /// The program's version, printed by `--version` and announced by `serve`.
+    static let version = "0.3.0"
+
     static func run(_ arguments: [String]) async -> Int32 {
         let console = Console()
+        if arguments.first == "--version" || arguments.first == "version" {
+            console.output("audio-worker \(self.version)")
+            return 0
+        }
         guard let name = arguments.first, !["help", "--help", "-h"].contains(name) else {
             console.diagnostic(self.overview)
             return arguments.isEmpty ? 2 : 0
@@ -58,6 +65,7 @@ enum AudioWorker {
         }
         return """
             usage: audio-worker COMMAND [options]
+                   audio-worker --version
 
             commands:
             \(lines.joined(separator: "\n"))

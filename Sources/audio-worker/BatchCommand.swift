@@ -42,7 +42,8 @@ enum BatchCommand: Command {
         let force = arguments.flag("--force")
         let console = context.console
 
-        var items = try await self.discover(source, patterns: patterns, store: environment.store)
+        let store = try environment.defaultStore()
+        var items = try await self.discover(source, patterns: patterns, store: store)
         guard !items.isEmpty else {
             console.diagnostic("audio-worker batch: nothing in '\(source)' matches \(patterns.joined(separator: " "))")
             return 0
@@ -51,7 +52,7 @@ enum BatchCommand: Command {
         let forceNonce = force ? "\(Date().timeIntervalSince1970)" : ""
         for index in items.indices {
             let item = items[index]
-            if !force, try await environment.store.exists("\(item.outputPrefix).json") {
+            if !force, try await store.exists("\(item.outputPrefix).json") {
                 items[index].skipped = true
                 continue
             }
@@ -64,11 +65,11 @@ enum BatchCommand: Command {
             let spec = TranscriptionJobSpec(
                 input: item.input, language: language, function: function, formats: formats.map(\.rawValue),
                 outputPrefix: item.outputPrefix)
-            let (job, _) = try await environment.queue.enqueue(
-                EnqueueRequest(payload: .transcription(spec), idempotencyKey: key))
+            let (job, _) = try await environment.control.submit(
+                EnqueueRequest(payload: .transcription(spec), idempotencyKey: key, origin: .commandLine))
             if job.status == .dead || job.status == .cancelled {
                 // A file that failed in an earlier run is tried again.
-                items[index].jobID = try await environment.queue.retry(id: job.id).id
+                items[index].jobID = try await environment.control.retry(id: job.id).id
             } else {
                 items[index].jobID = job.id
             }
@@ -77,38 +78,56 @@ enum BatchCommand: Command {
         let shutdown = ShutdownSignal()
         let sources = SignalHandling.install(shutdown) { exit(130) }
         defer { withExtendedLifetime(sources) {} }
+        let workerShutdown = ShutdownSignal()
         let worker = environment.worker(
             concurrency: try arguments.integer("--concurrency", in: 1...256), drain: false, drainWait: .zero,
-            logger: .silent, shutdown: shutdown)
-        let jobIDs = items.compactMap(\.jobID)
+            logger: .silent, shutdown: workerShutdown)
+        let group = ServiceGroup(
+            [ServiceGroup.Member(worker, shutdown: workerShutdown)], shutdown: shutdown,
+            grace: environment.configuration.worker.worker.shutdownGrace, logger: .silent)
+        // Subscribed before the worker starts, so no change to the batch's jobs is missed.
+        let subscription = environment.events.subscribe()
+        var jobs: [String: Job] = [:]
+        for id in items.compactMap(\.jobID) {
+            jobs[id] = try await environment.queue.job(id: id)
+        }
         let batch = items
         let started = ContinuousClock.now
         let progress = ProgressLine(console: console)
-        let finalJobs = try await withThrowingTaskGroup(of: [String: Job].self) { group in
-            group.addTask {
-                _ = try await worker.run()
+        let initial = jobs
+        let finalJobs = try await withThrowingTaskGroup(of: [String: Job].self) { tasks in
+            tasks.addTask {
+                try await group.run()
                 return [:]
             }
-            group.addTask {
-                // Watch the batch's jobs; stop the worker once every one is settled (or on interrupt).
-                while true {
-                    var jobs: [String: Job] = [:]
-                    for id in jobIDs {
-                        jobs[id] = try await environment.queue.job(id: id)
-                    }
+            tasks.addTask {
+                // Follow the batch's jobs as the worker reports them; stop it once every one is settled.
+                var jobs = initial
+                progress.update(self.progressText(items: batch, jobs: jobs, started: started))
+                if jobs.values.allSatisfy({ !$0.status.isActive }) {
+                    shutdown.request()
+                    return jobs
+                }
+                for await event in subscription.events where jobs[event.job.id] != nil {
+                    jobs[event.job.id] = event.job
                     progress.update(self.progressText(items: batch, jobs: jobs, started: started))
-                    if shutdown.isRequested || jobs.values.allSatisfy({ !$0.status.isActive }) {
-                        shutdown.request()
-                        return jobs
+                    if jobs.values.allSatisfy({ !$0.status.isActive }) {
+                        break
                     }
-                    try await Task.sleep(for: .milliseconds(500))
+                }
+                shutdown.request()
+                return jobs
+            }
+            var latest: [String: Job] = [:]
+            for try await result in tasks {
+                if result.isEmpty {
+                    // The worker stopped (done, or interrupted): whatever the watcher has seen is final.
+                    subscription.finish()
+                } else {
+                    latest = result
                 }
             }
-            var jobs: [String: Job] = [:]
-            for try await result in group where !result.isEmpty {
-                jobs = result
-            }
-            return jobs
+            return latest
         }
         progress.update(self.progressText(items: items, jobs: finalJobs, started: started), force: true)
         return self.report(
@@ -118,7 +137,7 @@ enum BatchCommand: Command {
     }
 
     /// The files of a directory (read in place), or the keys under a storage prefix, that match `patterns`.
-    private static func discover(_ source: String, patterns: [String], store: FileSystemStore) async throws -> [Item] {
+    private static func discover(_ source: String, patterns: [String], store: any ObjectStore) async throws -> [Item] {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue {
             let root = URL(fileURLWithPath: source, isDirectory: true).standardizedFileURL

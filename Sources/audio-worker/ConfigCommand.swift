@@ -99,7 +99,7 @@ enum ConfigCommand: Command {
                     ProviderReport(
                         variant: variant.name, role: role, retries: variant.retries.numRetries, model: provider.model,
                         provider: provider.name, type: provider.type, modelName: provider.modelName,
-                        endpoint: provider.endpoint?.absoluteString, definedIn: provider.definedIn, key: key,
+                        endpoint: provider.endpoint?.redactedForDisplay, definedIn: provider.definedIn, key: key,
                         skipped: provider.skipReason))
             }
         }
@@ -154,7 +154,7 @@ enum ConfigCommand: Command {
                         let response = try await http.send(request)
                         let elapsed = Int((clock.now - start).seconds * 1000)
                         return (
-                            key, true, "HTTP \(response.status) from \(request.url.absoluteString) in \(elapsed) ms"
+                            key, true, "HTTP \(response.status) from \(request.url.redactedForDisplay) in \(elapsed) ms"
                         )
                     } catch {
                         return (key, false, "\(error)")

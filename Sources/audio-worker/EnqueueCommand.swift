@@ -30,11 +30,11 @@ enum EnqueueCommand: Command {
         case "synthesize": payload = try self.synthesis(arguments, environment: environment)
         default: throw UsageError("unknown job kind '\(kind)'; use transcribe or synthesize")
         }
-        let (job, created) = try await environment.queue.enqueue(
+        let (job, created) = try await environment.control.submit(
             EnqueueRequest(
                 payload: payload, idempotencyKey: arguments.value("--idempotency-key"),
                 priority: try arguments.integer("--priority", in: -1000...1000) ?? 0,
-                maxAttempts: try arguments.integer("--max-attempts", in: 1...1000)))
+                maxAttempts: try arguments.integer("--max-attempts", in: 1...1000), origin: .commandLine))
         if !created {
             context.console.diagnostic("audio-worker enqueue: job \(job.id) already exists for this idempotency key")
         }
@@ -47,7 +47,7 @@ enum EnqueueCommand: Command {
     {
         let input = try arguments.operands(named: "INPUT", minimum: 2, maximum: 2)[1]
         let options = try TranscriptionOptions(arguments, defaults: environment.configuration.worker.transcription)
-        let key = try await self.storageKey(for: input, store: environment.store)
+        let key = try await self.storageKey(for: input, store: try environment.defaultStore())
         for option in ["--out-audio-key", "--output-prefix"] {
             if let value = arguments.value(option) {
                 do {
@@ -67,7 +67,7 @@ enum EnqueueCommand: Command {
     }
 
     /// A local file is copied into the store; anything else must be a key already there.
-    private static func storageKey(for input: String, store: FileSystemStore) async throws -> String {
+    private static func storageKey(for input: String, store: any ObjectStore) async throws -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), !isDirectory.boolValue {
             let file = URL(fileURLWithPath: input)

@@ -43,9 +43,9 @@ enum JobsCommand: Command {
                 }
                 try context.console.outputJSON(record, pretty: true)
             case "retry":
-                try context.console.outputJSON(try await queue.retry(id: try id()), pretty: true)
+                try context.console.outputJSON(try await environment.control.retry(id: try id()), pretty: true)
             case "cancel":
-                try context.console.outputJSON(try await queue.cancel(id: try id()), pretty: true)
+                try context.console.outputJSON(try await environment.control.cancel(id: try id()), pretty: true)
             default:
                 throw UsageError("unknown jobs action '\(action)'; use list, show, retry or cancel")
             }

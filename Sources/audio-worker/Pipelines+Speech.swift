@@ -2,7 +2,9 @@ import PipelineCore
 
 extension Pipelines {
     /// A speech pipeline for `function` (default: the configured one).
-    func speech(function: String? = nil, voice: String? = nil, sampleRate: Int? = nil) throws -> SpeechPipeline {
+    func speech(function: String? = nil, voice: String? = nil, sampleRate: Int? = nil, speed: Double? = nil) throws
+        -> SpeechPipeline
+    {
         let settings = self.configuration.worker
         let resolved = try self.configuration.resolver.resolve(function ?? settings.speech.function, as: .speech)
         let rate = sampleRate ?? settings.speech.sampleRate
@@ -11,7 +13,7 @@ extension Pipelines {
             encoder: self.encoder,
             settings: SpeechPipeline.Settings(
                 budget: resolved.maxInputCharacters(default: 4096), concurrency: settings.speech.concurrency,
-                sampleRate: rate, voice: voice ?? settings.speech.voice, speed: settings.speech.speed,
+                sampleRate: rate, voice: voice ?? settings.speech.voice, speed: speed ?? settings.speech.speed,
                 maxTextCharacters: settings.speech.maxTextCharacters))
     }
 }

@@ -24,10 +24,20 @@ enum ServeCommand: Command {
         let sources = SignalHandling.install(shutdown) { exit(130) }
         defer { withExtendedLifetime(sources) {} }
         let logger = Logger(sink: sink).with("data_dir", environment.dataDirectory.path)
-        _ = try await environment.worker(
+        // Started in this order, stopped in reverse: the worker finishes its jobs while the forwarder still
+        // announces them.
+        let eventsShutdown = ShutdownSignal()
+        let workerShutdown = ShutdownSignal()
+        let forwarder = JobEventForwarder(
+            events: environment.events, publisher: LoggingEventPublisher(logger: logger), shutdown: eventsShutdown)
+        let worker = environment.worker(
             concurrency: concurrency, drain: arguments.flag("--drain"),
-            drainWait: .milliseconds(Int64(drainWait * 1000)),
-            logger: logger, shutdown: shutdown
+            drainWait: .milliseconds(Int64(drainWait * 1000)), logger: logger, shutdown: workerShutdown)
+        try await ServiceGroup(
+            [
+                ServiceGroup.Member(forwarder, shutdown: eventsShutdown),
+                ServiceGroup.Member(worker, shutdown: workerShutdown),
+            ], shutdown: shutdown, grace: environment.configuration.worker.worker.shutdownGrace, logger: logger
         ).run()
         return 0
     }

@@ -47,7 +47,10 @@ enum TranscribeCommand: Command {
                 outputDirectory: outputDirectory, console: context.console)
             if !summary.ok {
                 failures += 1
-                context.console.diagnostic("audio-worker transcribe: \(input): \(summary.error ?? "failed")")
+                // Media errors name their input already; name it once.
+                let reason = summary.error ?? "failed"
+                let line = reason.hasPrefix(input + ":") ? reason : "\(input): \(reason)"
+                context.console.diagnostic("audio-worker transcribe: \(line)")
             }
             try context.console.outputJSON(summary)
         }
@@ -101,8 +104,8 @@ enum TranscribeCommand: Command {
             let elapsed = (clock.now - started).seconds
             progress.update(
                 "\(input): done, \(outcome.chunks.count) chunks in \(String(format: "%.1f", elapsed)) s", force: true)
-            let document = TranscriptDocument(
-                transcript: outcome.transcript, chunks: outcome.chunks, warnings: outcome.warnings)
+            let document = TranscriptDocument.assemble(
+                outcome, audioURI: file.standardizedFileURL.absoluteString, passThrough: nil)
             let directory = outputDirectory ?? file.deletingLastPathComponent()
             let base = name
             var outputs: [String] = []

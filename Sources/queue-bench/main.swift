@@ -27,9 +27,9 @@ func throughput(queue: SQLiteJobQueue, count: Int) async throws -> JSONValue {
     var completed = 0
     while true {
         let leaseStarted = clock.now
-        guard let lease = try await queue.lease(owner: "queue-bench", visibility: .seconds(60)) else { break }
+        guard let lease = try await queue.lease(owner: "queue-bench", wait: .zero) else { break }
         let completeStarted = clock.now
-        try await queue.complete(lease, outputs: [], result: nil)
+        try await queue.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 1, total: 1)))
         let completeEnded = clock.now
         leasing += completeStarted - leaseStarted
         completing += completeEnded - completeStarted
@@ -54,8 +54,8 @@ func throughput(queue: SQLiteJobQueue, count: Int) async throws -> JSONValue {
 
 /// Leases and completes jobs until none is runnable, printing each completed job's id.
 func work(queue: SQLiteJobQueue, owner: String) async throws {
-    while let lease = try await queue.lease(owner: owner, visibility: .seconds(60)) {
-        try await queue.complete(lease, outputs: [], result: nil)
+    while let lease = try await queue.lease(owner: owner, wait: .zero) {
+        try await queue.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 1, total: 1)))
         print(lease.job.id)
     }
 }

@@ -17,16 +17,16 @@ struct BadInputTests {
         (["enqueue", "transcribe", "x.wav", "--language", "klingon"], "unknown language 'klingon'"),
         (["jobs", "list", "--status", "sleeping"], "unknown status 'sleeping'"),
     ])
-    func unsafeOrMalformedJobRequestsAreUsageErrors(arguments: [String], message: String) throws {
+    func unsafeOrMalformedJobRequestsAreUsageErrors(arguments: [String], message: String) async throws {
         let sandbox = try WorkerSandbox(apiBase: "http://127.0.0.1:9/v1")
         defer { sandbox.remove() }
 
-        let outcome = try sandbox.run(arguments)
+        let outcome = await try sandbox.run(arguments)
 
         #expect(outcome.status == 2, "\(outcome.stderr)")
         #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
         let jobs =
-            try JSONSerialization.jsonObject(with: Data(try sandbox.run(["jobs", "list"]).stdout.utf8)) as? [Any]
+            await try JSONSerialization.jsonObject(with: Data(try sandbox.run(["jobs", "list"]).stdout.utf8)) as? [Any]
         #expect(jobs?.count == 0, "nothing was enqueued")
     }
 

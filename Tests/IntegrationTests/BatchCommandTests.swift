@@ -27,24 +27,24 @@ struct BatchCommandTests {
         defer { sandbox.remove() }
         let source = try self.archive(in: sandbox)
 
-        let first = try sandbox.run(["batch", source.path])
+        let first = await try sandbox.run(["batch", source.path])
 
         #expect(first.status == 1, "one file has no audio")
         #expect(first.stdout.contains("dead 1, succeeded 2"), "\(first.stdout)")
         #expect(first.stdout.contains("no audio stream"))
         #expect(!first.stdout.contains("notes.txt"))
-        let store = sandbox.data + "/store/transcripts/batch/archive/talks/"
+        let store = sandbox.data + "/store/assets/transcripts/batch/archive/talks/"
         #expect(FileManager.default.fileExists(atPath: store + "0-speech.wav.json"))
         #expect(FileManager.default.fileExists(atPath: store + "0-speech.mp3.txt"))
         #expect(try await server.requests() == 2)
 
-        let second = try sandbox.run(["batch", source.path])
+        let second = await try sandbox.run(["batch", source.path])
 
         #expect(second.status == 1)
         #expect(second.stdout.contains("dead 1, skipped 2"), "\(second.stdout)")
         #expect(try await server.requests() == 2, "done files are not sent again")
 
-        let forced = try sandbox.run(["batch", source.path, "--include", "*.wav", "--force"])
+        let forced = await try sandbox.run(["batch", source.path, "--include", "*.wav", "--force"])
 
         #expect(forced.status == 0, "\(forced.stdout)")
         #expect(forced.stdout.contains("succeeded 1"))
@@ -59,7 +59,7 @@ struct BatchCommandTests {
             apiBase: server.apiBase, worker: "[worker]\nconcurrency = 1\nshutdown_grace_s = 0\n")
         defer { sandbox.remove() }
         let source = try self.archive(in: sandbox, copies: 4)
-        let store = sandbox.data + "/store/transcripts/batch/archive/talks/"
+        let store = sandbox.data + "/store/assets/transcripts/batch/archive/talks/"
 
         let batch = try ServeProcess(["batch", source.path] + sandbox.options)
         defer { batch.stop() }
@@ -73,7 +73,7 @@ struct BatchCommandTests {
             .count
         #expect(doneBefore >= 1 && doneBefore < 8)
 
-        let resumed = try sandbox.run(["batch", source.path])
+        let resumed = await try sandbox.run(["batch", source.path])
 
         #expect(resumed.stdout.contains("dead 1"), "\(resumed.stdout)")
         let done = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasSuffix(".json") }

@@ -68,7 +68,7 @@ struct ConfigCommandTests {
         gone.stop()
         let (worker, _) = try self.writeConfig(in: directory, local: server.apiBase, dead: deadBase)
 
-        let outcome = try WorkerProcess.run(
+        let outcome = try await WorkerProcess.run(
             ["config", "check", "--config", worker, "--probe-timeout", "1"],
             environment: ["CONFIG_TEST_KEY": "secret-value"])
 
@@ -86,13 +86,13 @@ struct ConfigCommandTests {
     }
 
     @Test
-    func offlineSkipsProbesAndAMissingKeyIsAReasonNotAnError() throws {
+    func offlineSkipsProbesAndAMissingKeyIsAReasonNotAnError() async throws {
         let directory = try WorkerProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let (worker, _) = try self.writeConfig(
             in: directory, local: "http://127.0.0.1:9/v1", dead: "http://127.0.0.1:9/v1")
 
-        let outcome = try WorkerProcess.run(["config", "check", "--config", worker, "--offline"])
+        let outcome = try await WorkerProcess.run(["config", "check", "--config", worker, "--offline"])
 
         #expect(outcome.status == 0, "\(outcome.stderr)")
         let entries = try self.chain(outcome.stdout, function: "stt")
@@ -101,21 +101,21 @@ struct ConfigCommandTests {
     }
 
     @Test
-    func aConfigErrorExitsWith1AndNamesItsLocation() throws {
+    func aConfigErrorExitsWith1AndNamesItsLocation() async throws {
         let directory = try WorkerProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let worker = directory.appendingPathComponent("bad.toml")
         try "[worker]\nconcurrency = 2\nmax_atempts = 3\n".write(to: worker, atomically: true, encoding: .utf8)
 
-        let outcome = try WorkerProcess.run(["config", "check", "--config", worker.path, "--offline"])
+        let outcome = try await WorkerProcess.run(["config", "check", "--config", worker.path, "--offline"])
 
         #expect(outcome.status == 1)
         #expect(outcome.stderr.contains("bad.toml:3:1: unknown key 'max_atempts' in [worker]"), "\(outcome.stderr)")
     }
 
     @Test
-    func theShippedConfigurationChecksOffline() throws {
-        let outcome = try WorkerProcess.run(
+    func theShippedConfigurationChecksOffline() async throws {
+        let outcome = try await WorkerProcess.run(
             ["config", "check", "--offline"], environment: ["OPENAI_API_KEY": "", "ELEVENLABS_API_KEY": ""])
 
         #expect(outcome.status == 0, "\(outcome.stderr)")
@@ -127,14 +127,14 @@ struct ConfigCommandTests {
 
 /// Loads the shipped gateway file in the real TensorZero gateway (PyPI `tensorzero`, which embeds it).
 struct TensorZeroGatewayTests {
-    private func load(_ relativePath: String) throws -> WorkerProcess.Outcome {
+    private func load(_ relativePath: String) async throws -> WorkerProcess.Outcome {
         let script = """
             import sys, tensorzero
             gateway = tensorzero._start_http_gateway(config_file=sys.argv[1], clickhouse_url=None, postgres_url=None,
                                                      valkey_url=None, async_setup=False)
             print("LOADED", gateway.base_url.startswith("http://127.0.0.1:"), flush=True)
             """
-        return try WorkerProcess.runProgram(
+        return try await WorkerProcess.runProgram(
             SpeechServer.python.path, ["-c", script, WorkerProcess.root.appendingPathComponent(relativePath).path],
             environment: [
                 // The gateway refuses to start when a model's env:: key is unset; it sends no request here.
@@ -143,16 +143,16 @@ struct TensorZeroGatewayTests {
     }
 
     @Test
-    func theShippedGatewayFileLoadsInTheRealGateway() throws {
-        let outcome = try self.load("config/tensorzero.toml")
+    func theShippedGatewayFileLoadsInTheRealGateway() async throws {
+        let outcome = await try self.load("config/tensorzero.toml")
 
         #expect(outcome.status == 0, "\(outcome.stderr.suffix(2000))")
         #expect(outcome.stdout.contains("LOADED True"))
     }
 
     @Test
-    func theGatewayRejectsTheWorkersOwnFileSoTheCheckAboveMeansSomething() throws {
-        let outcome = try self.load("config/audio-worker.toml")
+    func theGatewayRejectsTheWorkersOwnFileSoTheCheckAboveMeansSomething() async throws {
+        let outcome = await try self.load("config/audio-worker.toml")
 
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("unknown field"))

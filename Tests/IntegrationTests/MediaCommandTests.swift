@@ -3,12 +3,12 @@ import Testing
 
 struct MediaCommandTests {
     @Test
-    func decodeWritesMonoWAVAtTheRequestedRate() throws {
+    func decodeWritesMonoWAVAtTheRequestedRate() async throws {
         let directory = try WorkerProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let output = directory.appendingPathComponent("out.wav").path
 
-        let outcome = try WorkerProcess.run(
+        let outcome = try await WorkerProcess.run(
             ["decode", WorkerProcess.fixture("speech-44k-stereo.mp3"), "-o", output, "--rate", "8000"])
 
         #expect(outcome.status == 0, "\(outcome.stderr)")
@@ -23,10 +23,10 @@ struct MediaCommandTests {
     }
 
     @Test
-    func aBadInputIsOneLineOnStderrNamingItAndTheReasonWithStatus1() throws {
+    func aBadInputIsOneLineOnStderrNamingItAndTheReasonWithStatus1() async throws {
         let input = WorkerProcess.fixture("video-only.mp4")
 
-        let outcome = try WorkerProcess.run(["decode", input, "-o", "/tmp/never-written.wav"])
+        let outcome = try await WorkerProcess.run(["decode", input, "-o", "/tmp/never-written.wav"])
 
         #expect(outcome.status == 1)
         let lines = outcome.stderr.split(separator: "\n")
@@ -45,16 +45,16 @@ struct MediaCommandTests {
         ["probe", "--bogus", "x"],
         ["no-such-command"],
     ])
-    func usageErrorsExitWithStatus2(arguments: [String]) throws {
-        let outcome = try WorkerProcess.run(arguments)
+    func usageErrorsExitWithStatus2(arguments: [String]) async throws {
+        let outcome = try await WorkerProcess.run(arguments)
 
         #expect(outcome.status == 2, "\(arguments): \(outcome.stderr)")
         #expect(!outcome.stderr.isEmpty)
     }
 
     @Test
-    func probePrintsFormatDurationSizeAndStreams() throws {
-        let outcome = try WorkerProcess.run(["probe", WorkerProcess.fixture("speech-video.mp4")])
+    func probePrintsFormatDurationSizeAndStreams() async throws {
+        let outcome = try await WorkerProcess.run(["probe", WorkerProcess.fixture("speech-video.mp4")])
 
         #expect(outcome.status == 0)
         let info = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]

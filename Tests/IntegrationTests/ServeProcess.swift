@@ -105,13 +105,13 @@ struct WorkerSandbox {
     var options: [String] { ["--config", self.config, "--data-dir", self.data] }
 
     /// Runs a short command to completion.
-    func run(_ arguments: [String]) throws -> WorkerProcess.Outcome {
-        try WorkerProcess.run(arguments + self.options)
+    func run(_ arguments: [String]) async throws -> WorkerProcess.Outcome {
+        try await WorkerProcess.run(arguments + self.options)
     }
 
     /// Enqueues a transcription of `input` and returns the job id.
-    func enqueue(_ input: String, extra: [String] = []) throws -> String {
-        let outcome = try self.run(["enqueue", "transcribe", input] + extra)
+    func enqueue(_ input: String, extra: [String] = []) async throws -> String {
+        let outcome = await try self.run(["enqueue", "transcribe", input] + extra)
         guard outcome.status == 0,
             let job = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any],
             let id = job["id"] as? String
@@ -120,8 +120,8 @@ struct WorkerSandbox {
     }
 
     /// The job's record, from `jobs show`.
-    func job(_ id: String) throws -> [String: Any] {
-        let outcome = try self.run(["jobs", "show", id])
+    func job(_ id: String) async throws -> [String: Any] {
+        let outcome = await try self.run(["jobs", "show", id])
         return (try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 

@@ -6,7 +6,8 @@ enum TestGateway {
     /// Resolves function `f` for `capability`; `local` is retried `localRetries` times, `cloud` needs the key in
     /// `TEST_CLOUD_KEY` (supplied).
     static func localThenCloud(
-        local: String, cloud: String, localRetries: Int = 0, as capability: ResolvedFunction.Capability = .transcription
+        local: String, cloud: String, localRetries: Int = 0, localTimeoutMilliseconds: Int = 20000,
+        as capability: ResolvedFunction.Capability = .transcription
     ) throws -> ResolvedFunction {
         let gateway = """
             [functions.f.variants.local]
@@ -27,7 +28,7 @@ enum TestGateway {
             api_base = "\(local)"
             model_name = "small"
             api_key_location = "none"
-            timeouts = { non_streaming.total_ms = 20000 }
+            timeouts = { non_streaming.total_ms = \(localTimeoutMilliseconds) }
             [models.cloud_model]
             routing = ["cloud"]
             [models.cloud_model.providers.cloud]

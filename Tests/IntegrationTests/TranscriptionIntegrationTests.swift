@@ -32,7 +32,7 @@ struct TranscriptionIntegrationTests {
         let server = try await SpeechServer.start(["--decoders", "2"])
         defer { server.stop() }
 
-        let outcome = try WorkerProcess.run(
+        let outcome = try await WorkerProcess.run(
             ["transcribe", input.path, "--output-dir", directory.path, "--formats", "json,srt,vtt,txt"],
             environment: ["AUDIO_WORKER_API_BASE__whisper_small_local__local": server.apiBase, "OPENAI_API_KEY": ""])
 

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineCore
 
 /// Runs the built `audio-worker` executable, as a user would, and captures what it prints.
 struct WorkerProcess {
@@ -33,13 +34,22 @@ struct WorkerProcess {
     }
 
     /// Runs `audio-worker` with `arguments` to completion.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        try self.runProgram(self.executable.path, arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
+        try await self.runProgram(self.executable.path, arguments, environment: environment)
     }
 
     /// Runs any program to completion in the package root, with `environment` added to this process's.
-    static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws
-        -> Outcome
+    ///
+    /// The wait happens on a blocking-pool thread: tests run in parallel on a cooperative pool as wide as the
+    /// machine's cores, and a test that blocked one of those threads for a whole child's run would stall the others.
+    static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:])
+        async throws -> Outcome
+    {
+        try await runBlocking { _ in try self.runProgramBlocking(program, arguments, environment: environment) }
+    }
+
+    private static func runProgramBlocking(_ program: String, _ arguments: [String], environment: [String: String])
+        throws -> Outcome
     {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)

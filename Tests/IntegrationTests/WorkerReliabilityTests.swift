@@ -28,7 +28,7 @@ struct WorkerReliabilityTests {
 
     private func storedTranscript(_ sandbox: WorkerSandbox, _ job: [String: Any]) throws -> [String: Any] {
         let key = (job["outputs"] as? [String])?.first { $0.hasSuffix(".json") } ?? ""
-        let data = try Data(contentsOf: URL(fileURLWithPath: sandbox.data + "/store/" + key))
+        let data = try Data(contentsOf: URL(fileURLWithPath: sandbox.data + "/store/assets/" + key))
         return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
 
@@ -40,7 +40,7 @@ struct WorkerReliabilityTests {
         let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nlease_s = 2\nheartbeat_s = 0.3\n")
         defer { sandbox.remove() }
         let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 10, in: sandbox.directory)
-        let id = try sandbox.enqueue(input.path)
+        let id = await try sandbox.enqueue(input.path)
 
         let first = try ServeProcess(["serve"] + sandbox.options)
         defer { first.stop() }
@@ -54,7 +54,7 @@ struct WorkerReliabilityTests {
         defer { restart.stop() }
         #expect(try await restart.wait(seconds: 60) == 0)
 
-        let job = try sandbox.job(id)
+        let job = await try sandbox.job(id)
         #expect(job["status"] as? String == "succeeded")
         #expect(job["attempts"] as? Int == 2)
         let chunks = ((job["result"] as? [String: Any])?["chunks"] as? [Any])?.count ?? 0
@@ -66,10 +66,10 @@ struct WorkerReliabilityTests {
         // The resumed result is the one a clean run gives.
         let clean = try WorkerSandbox(apiBase: server.apiBase)
         defer { clean.remove() }
-        let cleanID = try clean.enqueue(input.path)
-        #expect(try clean.run(["serve", "--drain"]).status == 0)
+        let cleanID = await try clean.enqueue(input.path)
+        await #expect(try clean.run(["serve", "--drain"]).status == 0)
         let resumed = try self.storedTranscript(sandbox, job)
-        let reference = try self.storedTranscript(clean, try clean.job(cleanID))
+        let reference = await try self.storedTranscript(clean, try clean.job(cleanID))
         #expect(resumed["text"] as? String == reference["text"] as? String)
         #expect(
             (resumed["segments"] as? [[String: Any]])?.map { "\($0["start"]!)-\($0["end"]!) \($0["text"]!)" }
@@ -85,12 +85,12 @@ struct WorkerReliabilityTests {
             apiBase: "http://127.0.0.1:\(port)/v1",
             worker: "[worker]\nmax_attempts = 3\nretry_base_s = 0.1\nretry_max_s = 0.3\n")
         defer { sandbox.remove() }
-        let id = try sandbox.enqueue(WorkerProcess.fixture("speech.wav"))
+        let id = await try sandbox.enqueue(WorkerProcess.fixture("speech.wav"))
 
-        let outage = try sandbox.run(["serve", "--drain"])
+        let outage = await try sandbox.run(["serve", "--drain"])
 
         #expect(outage.status == 0)
-        var job = try sandbox.job(id)
+        var job = await try sandbox.job(id)
         #expect(job["status"] as? String == "dead")
         #expect(job["attempts"] as? Int == 3)
         let error = job["error"] as? [String: Any]
@@ -101,10 +101,10 @@ struct WorkerReliabilityTests {
 
         let server = try await SpeechServer.start(["--echo", "--no-preload", "--port", "\(port)"])
         defer { server.stop() }
-        #expect(try sandbox.run(["jobs", "retry", id]).status == 0)
-        #expect(try sandbox.job(id)["status"] as? String == "queued")
-        #expect(try sandbox.run(["serve", "--drain"]).status == 0)
-        job = try sandbox.job(id)
+        await #expect(try sandbox.run(["jobs", "retry", id]).status == 0)
+        await #expect(try sandbox.job(id)["status"] as? String == "queued")
+        await #expect(try sandbox.run(["serve", "--drain"]).status == 0)
+        job = await try sandbox.job(id)
         #expect(job["status"] as? String == "succeeded")
     }
 
@@ -114,20 +114,20 @@ struct WorkerReliabilityTests {
         defer { server.stop() }
         let sandbox = try WorkerSandbox(apiBase: server.apiBase)
         defer { sandbox.remove() }
-        let corrupt = try sandbox.enqueue(WorkerProcess.fixture("random-bytes.mp3"))
-        let empty = try sandbox.enqueue(WorkerProcess.fixture("empty.mp3"))
-        let good = try sandbox.enqueue(WorkerProcess.fixture("speech.mp3"))
+        let corrupt = await try sandbox.enqueue(WorkerProcess.fixture("random-bytes.mp3"))
+        let empty = await try sandbox.enqueue(WorkerProcess.fixture("empty.mp3"))
+        let good = await try sandbox.enqueue(WorkerProcess.fixture("speech.mp3"))
 
-        #expect(try sandbox.run(["serve", "--drain"]).status == 0)
+        await #expect(try sandbox.run(["serve", "--drain"]).status == 0)
 
         for id in [corrupt, empty] {
-            let job = try sandbox.job(id)
+            let job = await try sandbox.job(id)
             #expect(job["status"] as? String == "dead")
             #expect(job["attempts"] as? Int == 1)
             let message = (job["error"] as? [String: Any])?["message"] as? String ?? ""
             #expect(message.contains("not a media file") || message.contains("file is empty"), "\(message)")
         }
-        #expect(try sandbox.job(good)["status"] as? String == "succeeded")
+        await #expect(try sandbox.job(good)["status"] as? String == "succeeded")
     }
 
     @Test
@@ -137,7 +137,7 @@ struct WorkerReliabilityTests {
         let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nconcurrency = 3\n")
         defer { sandbox.remove() }
         try FileManager.default.createDirectory(atPath: sandbox.data, withIntermediateDirectories: true)
-        let store = FileSystemStore(root: URL(fileURLWithPath: sandbox.data + "/store"))
+        let store = FileSystemStore(root: URL(fileURLWithPath: sandbox.data + "/store/assets"))
         let tone = (0..<16_000).map { Float(sin(Double($0) * 0.05) * 0.3) }
         let wav = try await FFmpegAudioEncoder().encode(tone, sampleRate: 16_000, as: .wav, outputRate: 16_000)
         try await store.put("inputs/tone.wav", data: wav, contentType: nil)
@@ -175,7 +175,7 @@ struct WorkerReliabilityTests {
         let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nshutdown_grace_s = \(grace)\n")
         defer { sandbox.remove() }
         let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 8, in: sandbox.directory)
-        let id = try sandbox.enqueue(input.path)
+        let id = await try sandbox.enqueue(input.path)
         let serve = try ServeProcess(["serve"] + sandbox.options)
         defer { serve.stop() }
 
@@ -188,7 +188,7 @@ struct WorkerReliabilityTests {
     func sigtermLetsARunningJobFinishWithinTheGracePeriod() async throws {
         try await self.sigtermMidJob(latencyMs: 1000, grace: 30) { (sandbox, serve, id) async throws in
             #expect(try await serve.wait(seconds: 60) == 0)
-            #expect(try sandbox.job(id)["status"] as? String == "succeeded")
+            await #expect(try sandbox.job(id)["status"] as? String == "succeeded")
         }
     }
 
@@ -196,12 +196,12 @@ struct WorkerReliabilityTests {
     func sigtermReturnsAJobThatOutlastsTheGracePeriodToTheQueue() async throws {
         try await self.sigtermMidJob(latencyMs: 1500, grace: 0.2) { (sandbox, serve, id) async throws in
             #expect(try await serve.wait(seconds: 30) == 0)
-            var job = try sandbox.job(id)
+            var job = await try sandbox.job(id)
             #expect(job["status"] as? String == "queued")
             #expect(job["attempts"] as? Int == 0, "a job returned at shutdown does not use up an attempt")
             #expect(serve.records.contains { $0["msg"] as? String == "job returned to the queue at shutdown" })
-            #expect(try sandbox.run(["serve", "--drain"]).status == 0)
-            job = try sandbox.job(id)
+            await #expect(try sandbox.run(["serve", "--drain"]).status == 0)
+            job = await try sandbox.job(id)
             #expect(job["status"] as? String == "succeeded")
         }
     }

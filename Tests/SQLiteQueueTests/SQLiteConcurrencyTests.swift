@@ -18,8 +18,8 @@ struct SQLiteConcurrencyTests {
                 let queue = queues[worker % 2]
                 group.addTask {
                     var ids: [String] = []
-                    while let lease = try await queue.lease(owner: "worker-\(worker)", visibility: .seconds(60)) {
-                        try await queue.complete(lease, outputs: [], result: nil)
+                    while let lease = try await queue.lease(owner: "worker-\(worker)", wait: .zero) {
+                        try await queue.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress()))
                         ids.append(lease.job.id)
                     }
                     return ids

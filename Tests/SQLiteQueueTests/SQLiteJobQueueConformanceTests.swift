@@ -5,12 +5,18 @@ import SQLiteQueue
 import Testing
 
 struct SQLiteJobQueueConformanceTests {
-    @Test(arguments: JobQueueScenario.allCases)
-    func behavesAsEveryJobQueueMust(_ scenario: JobQueueScenario) async throws {
+    @Test(arguments: JobQueueScenario.cases(for: Set(QueueCapability.allCases)))
+    func behavesAsEveryJobBackendMust(_ scenario: JobQueueScenario) async throws {
         try await scenario.run { context in
-            try await SQLiteJobQueue.open(
-                path: context.directory.appendingPathComponent("queue.sqlite").path,
-                retryPolicy: context.retryPolicy, now: context.clock.now, jitter: context.jitter.next)
+            let queue = try await SQLiteJobQueue.open(
+                path: context.directory.appendingPathComponent("queue.sqlite").path, visibility: context.visibility,
+                maxAttempts: context.maxAttempts, now: context.clock.now)
+            return JobBackend(queue: queue, ledger: queue)
         }
+    }
+
+    @Test
+    func everyScenarioRunsOnSQLite() {
+        #expect(JobQueueScenario.cases(for: Set(QueueCapability.allCases)).count == JobQueueScenario.allCases.count)
     }
 }

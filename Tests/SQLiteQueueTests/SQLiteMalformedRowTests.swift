@@ -46,9 +46,9 @@ struct SQLiteMalformedRowTests {
         try database.execute("UPDATE jobs SET payload = '{not json' WHERE id = '\(broken.id)'")
         try database.execute("UPDATE jobs SET status = 'paused' WHERE id = '\(unknown.id)'")
 
-        let lease = try #require(try await queue.lease(owner: "worker", visibility: .seconds(30)))
+        let lease = try #require(try await queue.lease(owner: "worker", wait: .zero))
         #expect(lease.job.id == good.id)
-        #expect(try await queue.lease(owner: "worker", visibility: .seconds(30)) == nil)
+        #expect(try await queue.lease(owner: "worker", wait: .zero) == nil)
         #expect(try database.text("SELECT status FROM jobs WHERE id = '\(broken.id)'") == "dead")
         #expect(try database.text("SELECT error ->> '$.kind' FROM jobs WHERE id = '\(broken.id)'") == "internal")
         let message = try database.text("SELECT error ->> '$.message' FROM jobs WHERE id = '\(broken.id)'")

@@ -6,9 +6,19 @@ import Testing
 
 struct SQLiteSchemaTests {
     let version1 = Array(SQLiteSchema.migrations.prefix(1))
-    /// A later version as a future release might add it, to exercise migrating an existing file.
-    let version2 = SQLiteSchema.Migration(
-        version: 2, sql: "ALTER TABLE jobs ADD COLUMN note TEXT; CREATE INDEX jobs_by_note ON jobs (note);")
+
+    /// A file as version 1 left it: its schema, and a job row written by hand.
+    private func version1File(_ database: TestDatabase) throws {
+        try JobDatabase.migrate(SQLiteConnection(path: database.path, busyTimeoutMilliseconds: 5000), to: self.version1)
+        try database.execute(
+            """
+            INSERT INTO jobs (id, kind, status, idempotency_key, priority, payload, attempts, max_attempts,
+                created_at, updated_at, run_after)
+            VALUES ('job_01KQ0000000000000000000000', 'synthesize', 'queued', 'speech-1', 2,
+                '{"synthesis":{"format":"wav","output_key":"speech/1.wav","text":"Hello."}}', 0, 5,
+                1800000000000, 1800000000000, 1800000000000)
+            """)
+    }
 
     @Test
     func aNewDatabaseHasTheLatestSchemaInWALMode() throws {
@@ -31,9 +41,9 @@ struct SQLiteSchemaTests {
         do {
             let queue = try database.queue()
             _ = try await queue.enqueue(TestDatabase.request("one", key: "k1"))
-            lease = try #require(try await queue.lease(owner: "worker", visibility: .seconds(60)))
+            lease = try #require(try await queue.lease(owner: "worker", wait: .zero))
             try await queue.saveCheckpoint(lease, key: "0", value: Data("chunk".utf8))
-            _ = try await queue.heartbeat(lease, progress: JobProgress(done: 1, total: 4), visibility: .seconds(60))
+            _ = try await queue.heartbeat(lease, progress: JobProgress(done: 1, total: 4))
             lease.job.progress = JobProgress(done: 1, total: 4)
         }
         let reopened = try database.queue()
@@ -41,7 +51,8 @@ struct SQLiteSchemaTests {
         #expect(try await reopened.checkpoints(jobID: lease.job.id) == ["0": Data("chunk".utf8)])
         #expect(try await reopened.enqueue(TestDatabase.request("one", key: "k1")).created == false)
         // A worker's lease outlives a restart of the queue object.
-        try await reopened.complete(lease, outputs: ["out/one.json"], result: nil)
+        try await reopened.settle(
+            lease, .succeeded(outputs: ["out/one.json"], result: nil, progress: JobProgress(done: 4, total: 4)))
         #expect(try await reopened.job(id: lease.job.id)?.status == .succeeded)
     }
 
@@ -49,26 +60,18 @@ struct SQLiteSchemaTests {
     func aVersion1FileIsMigratedForwardKeepingItsJobs() async throws {
         let database = try TestDatabase()
         defer { database.remove() }
-        // A file as version 1 left it: its schema, and a job row written by hand.
-        try JobDatabase.migrate(SQLiteConnection(path: database.path, busyTimeoutMilliseconds: 5000), to: self.version1)
-        try database.execute(
-            """
-            INSERT INTO jobs (id, kind, status, idempotency_key, priority, payload, attempts, max_attempts,
-                created_at, updated_at, run_after)
-            VALUES ('job_01KQ0000000000000000000000', 'synthesize', 'queued', 'speech-1', 2,
-                '{"synthesis":{"format":"wav","output_key":"speech/1.wav","text":"Hello."}}', 0, 5,
-                1800000000000, 1800000000000, 1800000000000)
-            """)
+        try self.version1File(database)
         #expect(try database.integer("PRAGMA user_version") == 1)
 
-        // A release with a version 2 migrates it in place, and the job is still there and runnable.
-        let queue = try database.queue(migrations: self.version1 + [self.version2])
-        #expect(try database.integer("PRAGMA user_version") == 2)
-        #expect(try database.integer("SELECT count(*) FROM jobs WHERE note IS NULL") == 1)
-        let lease = try #require(try await queue.lease(owner: "worker", visibility: .seconds(30)))
+        // This release migrates it in place; the job is still there, runnable, and from the command line (the only
+        // way in before version 2).
+        let queue = try database.queue()
+        #expect(try database.integer("PRAGMA user_version") == Int64(SQLiteSchema.migrations.last?.version ?? 0))
+        let lease = try #require(try await queue.lease(owner: "worker", wait: .zero))
         #expect(lease.job.id == "job_01KQ0000000000000000000000")
         #expect(lease.job.idempotencyKey == "speech-1")
         #expect(lease.job.priority == 2)
+        #expect(lease.job.origin == .commandLine)
         #expect(lease.job.createdAt == Date(timeIntervalSince1970: 1_800_000_000))
         #expect(lease.job.payload == .synthesis(SynthesisJobSpec(text: "Hello.", outputKey: "speech/1.wav")))
     }
@@ -94,7 +97,7 @@ struct SQLiteSchemaTests {
     func aFailingMigrationChangesNothing() async throws {
         let database = try TestDatabase()
         defer { database.remove() }
-        let job = try await database.queue(migrations: self.version1).enqueue(TestDatabase.request("one")).job
+        try self.version1File(database)
         let broken = SQLiteSchema.Migration(
             version: 2, sql: "CREATE TABLE extra (x INTEGER); UPDATE jobs SET no_such_column = 1;")
         let error = #expect(throws: JobQueueError.self) {
@@ -103,7 +106,7 @@ struct SQLiteSchemaTests {
         #expect(error?.description.contains("no such column: no_such_column") == true)
         #expect(try database.integer("PRAGMA user_version") == 1)
         #expect(try database.integer("SELECT count(*) FROM sqlite_master WHERE name = 'extra'") == 0)
-        #expect(try await database.queue(migrations: self.version1).job(id: job.id) == job)
+        #expect(try await database.queue().job(id: "job_01KQ0000000000000000000000")?.idempotencyKey == "speech-1")
     }
 
     @Test

@@ -37,8 +37,8 @@ struct TestDatabase {
     /// Opens a queue on the file with the given migrations and a fixed clock.
     func queue(migrations: [SQLiteSchema.Migration] = SQLiteSchema.migrations) throws -> SQLiteJobQueue {
         try SQLiteJobQueue(
-            path: self.path, retryPolicy: RetryPolicy(), busyTimeout: .seconds(5),
-            now: { Date(timeIntervalSince1970: 1_800_000_000) }, jitter: { 0 }, migrations: migrations)
+            path: self.path, visibility: .seconds(60), maxAttempts: 5, busyTimeout: .seconds(5),
+            now: { Date(timeIntervalSince1970: 1_800_000_000) }, migrations: migrations)
     }
 
     /// A request for a small transcription job.

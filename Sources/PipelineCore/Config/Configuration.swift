@@ -55,6 +55,13 @@ package struct Configuration: Sendable {
             environment: environment)
     }
 
+    /// The built-in defaults, with no files: a gateway without functions, so nothing resolves that names one.
+    package static func builtIn(environment: [String: String] = [:]) -> Configuration {
+        Configuration(
+            worker: WorkerConfig(), workerFile: "built-in defaults", gateway: GatewayConfig(), gatewayFile: nil,
+            environment: environment)
+    }
+
     /// A resolver over these files.
     package var resolver: GatewayResolver {
         GatewayResolver(

@@ -23,8 +23,39 @@ package struct WorkerConfig: Sendable, Equatable {
         package var retryMax: Duration = .seconds(300)
         /// How long SIGTERM waits for running jobs before returning them to the queue.
         package var shutdownGrace: Duration = .seconds(30)
-        /// How long an idle worker waits before looking for work again.
-        package var poll: Duration = .milliseconds(50)
+    }
+
+    /// Object storage settings (`[storage]`).
+    package struct Storage: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
+        /// Which store: the file store under the data directory, or S3 / MinIO.
+        package enum Backend: String, Sendable, Equatable {
+            case file
+            case s3
+        }
+
+        /// `file` (the default) or `s3`; setting `MINIO_ENDPOINT` selects `s3`.
+        package var backend = Backend.file
+        /// The bucket for inputs and outputs of jobs that name none (PMOVES keeps media in `assets`).
+        package var bucket = "assets"
+        /// The S3 endpoint, `host:port` or a URL (`MINIO_ENDPOINT`).
+        package var endpoint: String?
+        /// Whether a schemeless endpoint is reached over HTTPS (`MINIO_SECURE`).
+        package var secure = false
+        /// The region requests are signed for (`MINIO_REGION`).
+        package var region = "us-east-1"
+        /// Where the access key comes from.
+        package var accessKey = CredentialLocation.withFallback(
+            .environment("MINIO_ACCESS_KEY"), .environment("AWS_ACCESS_KEY_ID"))
+        /// Where the secret key comes from.
+        package var secretKey = CredentialLocation.withFallback(
+            .environment("MINIO_SECRET_KEY"), .environment("AWS_SECRET_ACCESS_KEY"))
+        /// Uploads larger than this use S3 multipart upload, in bytes.
+        package var multipartThreshold: Int64 = 64 << 20
+        /// The size of each multipart part, in bytes.
+        package var partSize: Int64 = 16 << 20
     }
 
     /// Decoding settings (`[media]`).
@@ -115,6 +146,8 @@ package struct WorkerConfig: Sendable, Equatable {
     package var speech = Speech()
     /// `[gateway]`.
     package var gateway = Gateway()
+    /// `[storage]`.
+    package var storage = Storage()
     /// `[models.M]`: audio settings for gateway models' providers, or whole models the gateway cannot express.
     package var models: [String: ModelConfig] = [:]
     /// `[functions.F.variants.V]`: extra variants per function.
@@ -127,7 +160,8 @@ package struct WorkerConfig: Sendable, Equatable {
     package init(_ root: ConfigTable) throws(ConfigError) {
         try root.rejectUnknownKeys(
             allowing: [
-                "gateway_config", "worker", "media", "transcription", "speech", "gateway", "models", "functions",
+                "gateway_config", "worker", "media", "transcription", "speech", "gateway", "storage", "models",
+                "functions",
             ])
         self.gatewayConfig = try root.string("gateway_config")
         if let table = try root.table("worker") {
@@ -144,6 +178,9 @@ package struct WorkerConfig: Sendable, Equatable {
         }
         if let table = try root.table("gateway") {
             try self.readGateway(table)
+        }
+        if let table = try root.table("storage") {
+            try self.readStorage(table)
         }
         if let models = try root.table("models") {
             for (name, table) in try models.subtables() {
@@ -172,8 +209,25 @@ package struct WorkerConfig: Sendable, Equatable {
     }
 
     /// Applies deployment overrides from the environment: `AUDIO_WORKER_DATA`, `AUDIO_WORKER_CONCURRENCY`,
-    /// `AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY`, and `AUDIO_WORKER_API_BASE__MODEL__PROVIDER` for any provider.
+    /// `AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY`, PMOVES's `MINIO_ENDPOINT` (or `S3_ENDPOINT`), `MINIO_SECURE`,
+    /// `MINIO_REGION` and `AUDIO_WORKER_BUCKET`, and `AUDIO_WORKER_API_BASE__MODEL__PROVIDER` for any provider.
     package mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigError) {
+        if let endpoint = environment["MINIO_ENDPOINT"] ?? environment["S3_ENDPOINT"], !endpoint.isEmpty {
+            self.storage.endpoint = endpoint
+            self.storage.backend = .s3
+        }
+        if let secure = environment["MINIO_SECURE"], !secure.isEmpty {
+            guard let value = Self.boolean(secure) else {
+                throw ConfigError(file: "environment", message: "MINIO_SECURE must be true or false, not '\(secure)'")
+            }
+            self.storage.secure = value
+        }
+        if let region = environment["MINIO_REGION"], !region.isEmpty {
+            self.storage.region = region
+        }
+        if let bucket = environment["AUDIO_WORKER_BUCKET"], !bucket.isEmpty {
+            self.storage.bucket = bucket
+        }
         if let directory = environment["AUDIO_WORKER_DATA"], !directory.isEmpty {
             self.worker.dataDirectory = directory
         }
@@ -205,6 +259,15 @@ package struct WorkerConfig: Sendable, Equatable {
         return overrides
     }
 
+    /// `true`/`false` as environment variables spell them (`1`, `yes`, `on`, ...).
+    private static func boolean(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": true
+        case "0", "false", "no", "off": false
+        default: nil
+        }
+    }
+
     private static func isValidPosition(_ position: String) -> Bool {
         if position == "first" || position == "last" {
             return true
@@ -218,7 +281,7 @@ package struct WorkerConfig: Sendable, Equatable {
     private mutating func readWorker(_ table: ConfigTable) throws(ConfigError) {
         try table.rejectUnknownKeys(allowing: [
             "data_dir", "concurrency", "lease_s", "heartbeat_s", "max_attempts", "retry_base_s", "retry_max_s",
-            "shutdown_grace_s", "poll_s",
+            "shutdown_grace_s",
         ])
         self.worker.dataDirectory = try table.string("data_dir") ?? self.worker.dataDirectory
         self.worker.concurrency = try table.integer("concurrency", in: 1...256) ?? self.worker.concurrency
@@ -232,7 +295,6 @@ package struct WorkerConfig: Sendable, Equatable {
             try table.number("retry_max_s", in: 0...604_800).map { .seconds($0) } ?? self.worker.retryMax
         self.worker.shutdownGrace =
             try table.number("shutdown_grace_s", in: 0...86_400).map { .seconds($0) } ?? self.worker.shutdownGrace
-        self.worker.poll = try table.number("poll_s", in: 0.01...60).map { .seconds($0) } ?? self.worker.poll
         if self.worker.heartbeat >= self.worker.lease {
             throw table.error("heartbeat_s", "heartbeat_s must be shorter than lease_s, or leases expire while working")
         }
@@ -288,6 +350,46 @@ package struct WorkerConfig: Sendable, Equatable {
         self.speech.speed = try table.number("speed", in: 0.25...4) ?? self.speech.speed
         self.speech.maxTextCharacters =
             try table.integer("max_text_chars", in: 1...100_000_000) ?? self.speech.maxTextCharacters
+    }
+
+    private mutating func readStorage(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: [
+            "backend", "bucket", "endpoint", "secure", "region", "access_key_location", "secret_key_location",
+            "multipart_threshold_mb", "part_mb",
+        ])
+        if let backend = try table.string("backend") {
+            guard let value = Storage.Backend(rawValue: backend) else {
+                throw table.error("backend", "backend must be \"file\" or \"s3\"")
+            }
+            self.storage.backend = value
+        }
+        if let bucket = try table.string("bucket") {
+            do {
+                try BucketName.validate(bucket)
+            } catch {
+                throw table.error("bucket", error.description)
+            }
+            self.storage.bucket = bucket
+        }
+        self.storage.endpoint = try table.string("endpoint") ?? self.storage.endpoint
+        self.storage.secure = try table.bool("secure") ?? self.storage.secure
+        self.storage.region = try table.string("region") ?? self.storage.region
+        for (key, keyPath) in [
+            ("access_key_location", \Storage.accessKey), ("secret_key_location", \Storage.secretKey),
+        ] as [(String, WritableKeyPath<Storage, CredentialLocation>)] {
+            if let text = try table.string(key) {
+                guard let location = CredentialLocation(parsing: text) else {
+                    throw table.error(key, "\(key) must be env::VAR, path::FILE or path_from_env::VAR")
+                }
+                self.storage[keyPath: keyPath] = location
+            }
+        }
+        if let megabytes = try table.number("multipart_threshold_mb", in: 5...5_000_000) {
+            self.storage.multipartThreshold = Int64(megabytes * 1_048_576)
+        }
+        if let megabytes = try table.number("part_mb", in: 5...5000) {
+            self.storage.partSize = Int64(megabytes * 1_048_576)
+        }
     }
 
     private mutating func readGateway(_ table: ConfigTable) throws(ConfigError) {

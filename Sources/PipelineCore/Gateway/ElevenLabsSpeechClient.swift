@@ -52,8 +52,13 @@ package struct ElevenLabsSpeechClient: TextToSpeech {
         if let apiKey = self.apiKey {
             headers["xi-api-key"] = apiKey.reveal()
         }
-        let (audio, bytesSent) = try await self.http.postSpeech(
-            payload, to: url, headers: headers, timeout: self.timeout)
+        let (audio, bytesSent): (Data, Int)
+        do {
+            (audio, bytesSent) = try await self.http.postSpeech(
+                payload, to: url, headers: headers, timeout: self.timeout)
+        } catch let failure as ProviderFailure {
+            throw failure.redacting(self.apiKey)
+        }
         // output_format is codec_rate[_bitrate]: pcm_24000 is headerless s16le at 24 kHz.
         let parts = outputFormat.split(separator: "_")
         let codec = String(parts.first ?? "mp3")

@@ -189,7 +189,9 @@ package struct GatewayResolver: Sendable {
             guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw ConfigError(
                     file: file, location: provider.location,
-                    message: "api_base '\(base)' of provider '\(provider.name)' is not an http(s) URL")
+                    message:
+                        "api_base '\(URL.redactingCredentials(in: base))' of provider '\(provider.name)' is not an http(s) URL"
+                )
             }
             apiBase = url
         }

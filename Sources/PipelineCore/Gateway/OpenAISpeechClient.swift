@@ -37,8 +37,13 @@ package struct OpenAISpeechClient: TextToSpeech {
         if let apiKey = self.apiKey {
             headers["Authorization"] = "Bearer \(apiKey.reveal())"
         }
-        let (audio, bytesSent) = try await self.http.postSpeech(
-            payload, to: self.endpoint, headers: headers, timeout: self.timeout)
+        let (audio, bytesSent): (Data, Int)
+        do {
+            (audio, bytesSent) = try await self.http.postSpeech(
+                payload, to: self.endpoint, headers: headers, timeout: self.timeout)
+        } catch let failure as ProviderFailure {
+            throw failure.redacting(self.apiKey)
+        }
         return SpeechResult(
             audio: audio, format: format, pcmSampleRate: format == "pcm" ? self.settings.sampleRate ?? 24_000 : nil,
             bytesSent: bytesSent)

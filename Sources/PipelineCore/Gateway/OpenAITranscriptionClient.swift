@@ -66,17 +66,21 @@ package struct OpenAITranscriptionClient: SpeechToText {
             headers["Authorization"] = "Bearer \(apiKey.reveal())"
         }
         let body = form.encoded
-        let response = try await self.http.sendToProvider(
-            HTTPRequest(
-                method: .post, url: self.endpoint, headers: headers, body: body, timeout: self.timeout,
-                maxResponseBytes: 32 << 20))
         do {
-            let transcript = try TranscriptionReplyParser.parse(response.body, duration: request.duration)
-            return TranscriptionResult(transcript: transcript, bytesSent: body.count)
-        } catch {
-            var failure = error
-            failure.bytesSent = body.count
-            throw failure
+            let response = try await self.http.sendToProvider(
+                HTTPRequest(
+                    method: .post, url: self.endpoint, headers: headers, body: body, timeout: self.timeout,
+                    maxResponseBytes: 32 << 20))
+            do {
+                let transcript = try TranscriptionReplyParser.parse(response.body, duration: request.duration)
+                return TranscriptionResult(transcript: transcript, bytesSent: body.count)
+            } catch {
+                var failure = error
+                failure.bytesSent = body.count
+                throw failure
+            }
+        } catch let failure as ProviderFailure {
+            throw failure.redacting(self.apiKey)
         }
     }
 

@@ -83,6 +83,15 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
         return "\(text): \(self.message)"
     }
 
+    /// This failure with every appearance of `secret` in its message replaced by `<redacted>`: a provider may echo
+    /// the key it was sent ("Incorrect API key provided: ..."), and the message goes to logs and job records.
+    package func redacting(_ secret: Secret?) -> ProviderFailure {
+        guard let secret, !secret.reveal().isEmpty, self.message.contains(secret.reveal()) else { return self }
+        var redacted = self
+        redacted.message = self.message.replacingOccurrences(of: secret.reveal(), with: "<redacted>")
+        return redacted
+    }
+
     /// Classifies an HTTP error reply, reading the provider's message from the common error body shapes
     /// (OpenAI `{"error":{"message","code"}}`, FastAPI `{"detail":...}`, whisper.cpp `{"error":"..."}`).
     package static func from(response: HTTPResponse) -> ProviderFailure {

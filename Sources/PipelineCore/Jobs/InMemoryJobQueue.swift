@@ -1,10 +1,10 @@
 import Foundation
 
-/// A ``JobQueue`` kept in memory, with the same semantics as the durable queues; for tests and one-off runs.
+/// A ``WorkQueue`` and ``JobLedger`` kept in memory, with the same semantics as the durable ones; for tests and
+/// one-off runs.
 ///
-/// `now` and `jitter` (a fraction in 0...1 for ``RetryPolicy/delay(afterAttempt:jitter:)``) are injected so tests
-/// control time.
-package actor InMemoryJobQueue: JobQueue {
+/// `now` is injected so tests control time; `visibility` is how long a lease lasts without a heartbeat.
+package actor InMemoryJobQueue: WorkQueue, JobLedger {
     /// A worker's hold on a running job.
     private struct Hold {
         var token: String
@@ -20,23 +20,25 @@ package actor InMemoryJobQueue: JobQueue {
         var hold: Hold?
     }
 
-    private let retryPolicy: RetryPolicy
+    private let visibility: Duration
+    private let defaultMaxAttempts: Int
     private let now: @Sendable () -> Date
-    private let jitter: @Sendable () -> Double
+    private let changes = ChangeSignal()
     private var entries: [String: Entry] = [:]
     private var idsByKey: [String: String] = [:]
     private var checkpointsByJob: [String: [String: Data]] = [:]
     private var nextSequence = 0
 
-    /// Creates an empty queue whose failed jobs are retried by `retryPolicy`.
+    /// Creates an empty queue.
     package init(
-        retryPolicy: RetryPolicy = RetryPolicy(), now: @escaping @Sendable () -> Date = Date.init,
-        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
+        visibility: Duration = .seconds(60), maxAttempts: Int = 5, now: @escaping @Sendable () -> Date = Date.init
     ) {
-        self.retryPolicy = retryPolicy
+        self.visibility = visibility
+        self.defaultMaxAttempts = maxAttempts
         self.now = now
-        self.jitter = jitter
     }
+
+    // MARK: WorkQueue
 
     package func enqueue(_ request: EnqueueRequest) async throws -> (job: Job, created: Bool) {
         if let key = request.idempotencyKey, let id = self.idsByKey[key], let existing = self.entries[id] {
@@ -45,19 +47,35 @@ package actor InMemoryJobQueue: JobQueue {
         let now = self.now()
         let job = Job(
             id: JobID.make(at: now), kind: request.payload.kind, idempotencyKey: request.idempotencyKey,
-            priority: request.priority, payload: request.payload,
-            maxAttempts: request.maxAttempts ?? self.retryPolicy.maxAttempts, createdAt: now, updatedAt: now,
+            origin: request.origin, priority: request.priority, payload: request.payload,
+            maxAttempts: request.maxAttempts ?? self.defaultMaxAttempts, createdAt: now, updatedAt: now,
             runAfter: now)
         self.entries[job.id] = Entry(job: job, sequence: self.nextSequence)
         self.nextSequence += 1
         if let key = request.idempotencyKey {
             self.idsByKey[key] = job.id
         }
+        self.changes.notify()
         return (job, true)
     }
 
-    package func lease(owner: String, visibility: Duration) async throws -> JobLease? {
-        try Task.checkCancellation()
+    package func lease(owner: String, wait: Duration) async throws -> JobLease? {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            try Task.checkCancellation()
+            let seen = self.changes.generation
+            if let lease = self.claim(owner: owner) {
+                return lease
+            }
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else { return nil }
+            // Time alone makes a retry due or a lease expire: wake for the earliest such moment too.
+            let due = self.nextDue().map { Duration.seconds(max($0.timeIntervalSince(self.now()), 0.001)) }
+            await self.changes.wait(after: seen, timeout: min(remaining, due ?? remaining))
+        }
+    }
+
+    private func claim(owner: String) -> JobLease? {
         let now = self.now()
         self.stopExpiredFinalLeases(now: now)
         let runnable = self.entries.values.filter { entry in
@@ -72,13 +90,22 @@ package actor InMemoryJobQueue: JobQueue {
             return nil
         }
         let hold = Hold(
-            token: UUID().uuidString.lowercased(), owner: owner, expiresAt: now.addingTimeInterval(visibility.seconds))
+            token: UUID().uuidString.lowercased(), owner: owner,
+            expiresAt: now.addingTimeInterval(self.visibility.seconds))
         entry.job.status = .running
         entry.job.attempts += 1
         entry.job.updatedAt = now
         entry.hold = hold
         self.entries[entry.job.id] = entry
         return JobLease(job: entry.job, token: hold.token, owner: owner)
+    }
+
+    /// The earliest time a failed job's retry comes due or a lease expires.
+    private func nextDue() -> Date? {
+        let retries = self.entries.values.filter { $0.job.status == .failed && !$0.job.cancelRequested }
+            .map(\.job.runAfter)
+        let expiries = self.entries.values.compactMap { $0.job.status == .running ? $0.hold?.expiresAt : nil }
+        return (retries + expiries).min()
     }
 
     /// Settles expired leases that must not be handed out again: cancelled on request, or dead at their last attempt.
@@ -96,10 +123,10 @@ package actor InMemoryJobQueue: JobQueue {
         }
     }
 
-    package func heartbeat(_ lease: JobLease, progress: JobProgress?, visibility: Duration) async throws -> Bool {
+    package func heartbeat(_ lease: JobLease, progress: JobProgress?) async throws -> Bool {
         let now = self.now()
         var entry = try self.held(lease)
-        entry.hold?.expiresAt = now.addingTimeInterval(visibility.seconds)
+        entry.hold?.expiresAt = now.addingTimeInterval(self.visibility.seconds)
         if let progress {
             entry.job.progress = progress
         }
@@ -108,50 +135,51 @@ package actor InMemoryJobQueue: JobQueue {
         return entry.job.cancelRequested
     }
 
-    package func complete(_ lease: JobLease, outputs: [String], result: JSONValue?) async throws {
-        _ = try self.held(lease)
-        self.update(lease.job.id, now: self.now()) { entry in
-            entry.job.status = .succeeded
-            entry.job.outputs = outputs
-            entry.job.result = result
-            entry.job.error = nil
-        }
-        // A finished job's chunks are in its outputs.
-        self.checkpointsByJob[lease.job.id] = nil
-    }
-
     @discardableResult
-    package func fail(_ lease: JobLease, error: JobError) async throws -> Job {
+    package func settle(_ lease: JobLease, _ settlement: JobSettlement) async throws -> Job {
         let job = try self.held(lease).job
         let now = self.now()
-        let dead = error.permanent || job.attempts >= job.maxAttempts
-        // A job someone asked to cancel is not retried, whatever made this attempt fail.
-        let status: JobStatus = job.cancelRequested ? .cancelled : dead ? .dead : .failed
-        let delay = status != .failed ? nil : self.retryPolicy.delay(afterAttempt: job.attempts, jitter: self.jitter())
-        return self.update(lease.job.id, now: now) { entry in
-            entry.job.status = status
-            entry.job.error = error
-            if let delay {
-                entry.job.runAfter = now.addingTimeInterval(delay.seconds)
+        let settled: Job
+        switch settlement {
+        case .succeeded(let outputs, let result, let progress):
+            settled = self.update(lease.job.id, now: now) { entry in
+                entry.job.status = .succeeded
+                entry.job.outputs = outputs
+                entry.job.result = result
+                entry.job.error = nil
+                entry.job.progress = progress
+            }
+            // A finished job's chunks are in its outputs.
+            self.checkpointsByJob[lease.job.id] = nil
+        case .retry(let error, let delay):
+            settled = self.update(lease.job.id, now: now) { entry in
+                // A job someone asked to cancel is not retried, whatever made this attempt fail.
+                entry.job.status = job.cancelRequested ? .cancelled : .failed
+                entry.job.error = error
+                if !job.cancelRequested {
+                    entry.job.runAfter = now.addingTimeInterval(delay.seconds)
+                }
+            }
+        case .dead(let error):
+            settled = self.update(lease.job.id, now: now) { entry in
+                entry.job.status = job.cancelRequested ? .cancelled : .dead
+                entry.job.error = error
+            }
+        case .cancelled:
+            settled = self.update(lease.job.id, now: now) { $0.job.status = .cancelled }
+        case .released:
+            settled = self.update(lease.job.id, now: now) { entry in
+                // A job asked to cancel is not handed to another worker: releasing it settles it as cancelled.
+                entry.job.status = entry.job.cancelRequested ? .cancelled : .queued
+                entry.job.attempts = max(entry.job.attempts - 1, 0)
+                entry.job.runAfter = now
             }
         }
+        self.changes.notify()
+        return settled
     }
 
-    package func settleCancelled(_ lease: JobLease) async throws {
-        _ = try self.held(lease)
-        self.update(lease.job.id, now: self.now()) { $0.job.status = .cancelled }
-    }
-
-    package func release(_ lease: JobLease) async throws {
-        _ = try self.held(lease)
-        let now = self.now()
-        self.update(lease.job.id, now: now) { entry in
-            // A job asked to cancel is not handed to another worker: releasing it settles it as cancelled.
-            entry.job.status = entry.job.cancelRequested ? .cancelled : .queued
-            entry.job.attempts = max(entry.job.attempts - 1, 0)
-            entry.job.runAfter = now
-        }
-    }
+    // MARK: JobLedger
 
     package func saveCheckpoint(_ lease: JobLease, key: String, value: Data) async throws {
         _ = try self.held(lease)
@@ -202,16 +230,20 @@ package actor InMemoryJobQueue: JobQueue {
         switch entry.job.status {
         case .dead, .failed, .cancelled:
             let now = self.now()
-            return self.update(id, now: now) { entry in
+            let job = self.update(id, now: now) { entry in
                 entry.job.status = .queued
                 entry.job.attempts = 0
                 entry.job.cancelRequested = false
                 entry.job.runAfter = now
             }
+            self.changes.notify()
+            return job
         case .queued, .running, .succeeded:
             throw JobQueueError.invalidState(id: id, status: entry.job.status, operation: "retry")
         }
     }
+
+    // MARK: helpers
 
     /// The entry `lease` holds, or ``JobQueueError/leaseLost(_:)`` when its token no longer matches.
     private func held(_ lease: JobLease) throws(JobQueueError) -> Entry {

@@ -10,6 +10,8 @@ package struct Job: Sendable, Codable, Equatable, Identifiable {
     package var status: JobStatus
     /// The key that makes enqueueing idempotent: the same key returns this job.
     package var idempotencyKey: String?
+    /// Who submitted it, which decides what it may name (only the command line may name local files).
+    package var origin: JobOrigin
     /// Higher runs first; ties run oldest first.
     package var priority: Int
     /// What to do.
@@ -37,7 +39,8 @@ package struct Job: Sendable, Codable, Equatable, Identifiable {
 
     /// Creates a job record.
     package init(
-        id: String, kind: JobKind, status: JobStatus = .queued, idempotencyKey: String? = nil, priority: Int = 0,
+        id: String, kind: JobKind, status: JobStatus = .queued, idempotencyKey: String? = nil,
+        origin: JobOrigin = .commandLine, priority: Int = 0,
         payload: JobPayload, attempts: Int = 0, maxAttempts: Int = 5, error: JobError? = nil,
         progress: JobProgress = JobProgress(), createdAt: Date, updatedAt: Date, runAfter: Date,
         cancelRequested: Bool = false, outputs: [String] = [], result: JSONValue? = nil
@@ -46,6 +49,7 @@ package struct Job: Sendable, Codable, Equatable, Identifiable {
         self.kind = kind
         self.status = status
         self.idempotencyKey = idempotencyKey
+        self.origin = origin
         self.priority = priority
         self.payload = payload
         self.attempts = attempts
@@ -61,7 +65,7 @@ package struct Job: Sendable, Codable, Equatable, Identifiable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, kind, status, priority, payload, attempts, error, progress, outputs, result
+        case id, kind, status, origin, priority, payload, attempts, error, progress, outputs, result
         case idempotencyKey = "idempotency_key"
         case maxAttempts = "max_attempts"
         case createdAt = "created_at"
@@ -77,6 +81,7 @@ package struct Job: Sendable, Codable, Equatable, Identifiable {
         try container.encode(self.kind, forKey: .kind)
         try container.encode(self.status, forKey: .status)
         try container.encode(self.idempotencyKey, forKey: .idempotencyKey)
+        try container.encode(self.origin, forKey: .origin)
         try container.encode(self.priority, forKey: .priority)
         try container.encode(self.payload, forKey: .payload)
         try container.encode(self.attempts, forKey: .attempts)

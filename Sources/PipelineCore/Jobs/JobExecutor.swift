@@ -1,21 +1,22 @@
 import Foundation
 import Synchronization
 
-/// Does one job's work: fetches the input, runs the pipeline, stores the outputs at deterministic keys, and
-/// returns the output keys and the result summary. Knows nothing of leases; ``QueueWorker`` settles the job.
+/// Does one job's work: checks it, fetches the input, runs the pipeline, stores the outputs at deterministic keys,
+/// and returns the output keys and the result summary. Knows nothing of leases; ``QueueWorker`` settles the job.
 package struct JobExecutor: Sendable {
     /// Builds pipelines for a job's options; the composition root supplies the concrete ones.
     package struct Pipelines: Sendable {
         /// A transcription pipeline for a function and language (nil: the configured defaults).
         package var transcription: @Sendable (_ function: String?, _ language: String?) throws -> TranscriptionPipeline
-        /// A speech pipeline for a function, voice and rate (nil: the configured defaults).
+        /// A speech pipeline for a function, voice, rate and speed (nil: the configured defaults).
         package var speech:
-            @Sendable (_ function: String?, _ voice: String?, _ sampleRate: Int?) throws -> SpeechPipeline
+            @Sendable (_ function: String?, _ voice: String?, _ sampleRate: Int?, _ speed: Double?) throws
+                -> SpeechPipeline
 
         /// Creates the factories.
         package init(
             transcription: @escaping @Sendable (String?, String?) throws -> TranscriptionPipeline,
-            speech: @escaping @Sendable (String?, String?, Int?) throws -> SpeechPipeline
+            speech: @escaping @Sendable (String?, String?, Int?, Double?) throws -> SpeechPipeline
         ) {
             self.transcription = transcription
             self.speech = speech
@@ -26,40 +27,46 @@ package struct JobExecutor: Sendable {
     package struct Reporter: Sendable {
         /// Stores a finished unit (a chunk) so a retry does not redo it.
         package var checkpoint: @Sendable (_ key: String, _ value: Data) async throws -> Void
-        /// Records progress (units done, total when known).
-        package var progress: @Sendable (JobProgress) -> Void
+        /// Records progress (units done, total when known) and, for a transcription, the chunk just finished.
+        package var progress: @Sendable (JobProgress, ChunkUpdate?) -> Void
 
         /// Creates a reporter.
         package init(
             checkpoint: @escaping @Sendable (String, Data) async throws -> Void,
-            progress: @escaping @Sendable (JobProgress) -> Void
+            progress: @escaping @Sendable (JobProgress, ChunkUpdate?) -> Void
         ) {
             self.checkpoint = checkpoint
             self.progress = progress
         }
     }
 
-    private let store: any ObjectStore
+    private let storage: any ObjectStorage
+    private let defaultBucket: String
+    private let requests: JobRequests
     private let encoder: any AudioEncoding
     private let pipelines: Pipelines
     private let scratch: URL
 
-    /// Creates an executor; temporary files go under `scratch`.
+    /// Creates an executor; jobs that name no bucket use `defaultBucket`; temporary files go under `scratch`.
     package init(
-        store: any ObjectStore, encoder: any AudioEncoding, pipelines: Pipelines,
-        scratch: URL = FileManager.default.temporaryDirectory
+        storage: any ObjectStorage, defaultBucket: String, requests: JobRequests, encoder: any AudioEncoding,
+        pipelines: Pipelines, scratch: URL = FileManager.default.temporaryDirectory
     ) {
-        self.store = store
+        self.storage = storage
+        self.defaultBucket = defaultBucket
+        self.requests = requests
         self.encoder = encoder
         self.pipelines = pipelines
         self.scratch = scratch
     }
 
     /// Runs `job`, resuming from `checkpoints`.
+    ///
+    /// - Throws: ``RequestError`` (permanent) for a job that breaks the rules for its origin, before any work.
     package func execute(_ job: Job, checkpoints: [String: Data], reporter: Reporter) async throws -> (
         outputs: [String], result: JSONValue
     ) {
-        switch job.payload {
+        switch try self.requests.validate(job.payload, origin: job.origin) {
         case .transcription(let spec):
             return try await self.transcribe(spec, checkpoints: checkpoints, reporter: reporter)
         case .synthesis(let spec):
@@ -73,13 +80,10 @@ package struct JobExecutor: Sendable {
     private func transcribe(_ spec: TranscriptionJobSpec, checkpoints: [String: Data], reporter: Reporter) async throws
         -> (outputs: [String], result: JSONValue)
     {
-        let formats = try TranscriptFormat.parseList(spec.formats.joined(separator: ","))
-        // Every output key is checked before any work, so a bad one fails the job at once, not after transcribing.
-        for key in formats.map({ "\(spec.outputPrefix).\($0.rawValue)" }) + [spec.outAudioKey].compactMap({ $0 }) {
-            try StorageKey.validate(key)
-        }
+        let formats = spec.formats.compactMap(TranscriptFormat.init(rawValue:))
+        let store = try self.storage.bucket(spec.bucket ?? self.defaultBucket)
         let pipeline = try self.pipelines.transcription(spec.function, spec.language)
-        let (input, isTemporary) = try await self.fetch(spec.input)
+        let (input, isTemporary) = try await self.fetch(spec.input, from: store)
         defer {
             if isTemporary {
                 try? FileManager.default.removeItem(at: input)
@@ -113,7 +117,10 @@ package struct JobExecutor: Sendable {
                 onChunk: { result, progress in
                     try await reporter.checkpoint(
                         Self.checkpointKey(chunk: result.index), try JSONEncoder().encode(result))
-                    reporter.progress(JobProgress(done: progress.chunksDone, total: progress.chunksTotal))
+                    let update = ChunkUpdate(
+                        index: result.index, start: result.startSeconds, end: result.endSeconds,
+                        text: result.transcript.text, provider: result.servedBy?.label)
+                    reporter.progress(JobProgress(done: progress.chunksDone, total: progress.chunksTotal), update)
                 },
                 audioSink: audioSink)
         } catch var error as MediaError where error.input == input.path || error.input == input.relativePath {
@@ -124,22 +131,17 @@ package struct JobExecutor: Sendable {
         var outputs: [String] = []
         if let writer = audioWriter, let key = spec.outAudioKey {
             _ = try await writer.finish()
-            try await self.store.put(key, from: audioFile, contentType: AudioFileFormat.wav.mimeType)
+            try await store.put(key, from: audioFile, contentType: AudioFileFormat.wav.mimeType)
             outputs.append(key)
         }
-        var document = TranscriptDocument(
-            transcript: outcome.transcript, chunks: outcome.chunks, warnings: outcome.warnings)
-        document.audioURI = spec.outAudioKey ?? spec.input
-        document.s3URI = document.audioURI
-        document.videoID = spec.videoID
-        document.namespace = spec.namespace
-        document.contextID = spec.contextID
+        let audioURI = spec.outAudioKey.map(store.uri(for:)) ?? (isTemporary ? store.uri(for: spec.input) : spec.input)
+        let document = TranscriptDocument.assemble(outcome, audioURI: audioURI, passThrough: spec)
         for (format, data) in try document.files(transcript: outcome.transcript, formats: formats) {
             let key = "\(spec.outputPrefix).\(format.rawValue)"
-            try await self.store.put(key, data: data, contentType: format.mimeType)
+            try await store.put(key, data: data, contentType: format.mimeType)
             outputs.append(key)
         }
-        reporter.progress(JobProgress(done: outcome.chunks.count, total: outcome.chunks.count))
+        reporter.progress(JobProgress(done: outcome.chunks.count, total: outcome.chunks.count), nil)
         var summary = try JSONValue(encoding: document)
         if case .object(var members) = summary {
             // The job record keeps the summary and chunk list; the full segments are in the stored JSON.
@@ -155,16 +157,16 @@ package struct JobExecutor: Sendable {
         outputs: [String], result: JSONValue
     ) {
         guard let format = AudioFileFormat(fileExtension: spec.format) else {
-            throw JobError(kind: "bad_input", message: "unknown audio format '\(spec.format)'", permanent: true)
+            throw RequestError(field: "format", "unknown audio format '\(spec.format)'")
         }
-        try StorageKey.validate(spec.outputKey)
-        let pipeline = try self.pipelines.speech(spec.function, spec.voice, spec.sampleRate)
+        let store = try self.storage.bucket(spec.bucket ?? self.defaultBucket)
+        let pipeline = try self.pipelines.speech(spec.function, spec.voice, spec.sampleRate, spec.speed)
         let file = self.scratch.appendingPathComponent("audio-worker-\(UUID().uuidString).\(format.fileExtension)")
         defer { try? FileManager.default.removeItem(at: file) }
         let outcome = try await pipeline.run(spec.text, to: file, format: format) { _, done, total in
-            reporter.progress(JobProgress(done: done, total: total))
+            reporter.progress(JobProgress(done: done, total: total), nil)
         }
-        try await self.store.put(spec.outputKey, from: file, contentType: format.mimeType)
+        try await store.put(spec.outputKey, from: file, contentType: format.mimeType)
         let result: JSONValue = .object([
             "output": .string(spec.outputKey), "format": .string(format.rawValue),
             "sample_rate": .number(Double(outcome.file.sampleRate)),
@@ -174,12 +176,15 @@ package struct JobExecutor: Sendable {
         return ([spec.outputKey], result)
     }
 
-    /// The input as a local file: a `file://` reference as it is, a storage key copied out of the store.
-    private func fetch(_ input: String) async throws -> (URL, temporary: Bool) {
-        if input.hasPrefix("file://"), let url = URL(string: input), url.isFileURL {
-            guard FileManager.default.fileExists(atPath: url.path) else { throw StorageError.notFound(input) }
-            return (url, false)
+    /// The input as a local file: a `file://` URL or absolute path (command-line jobs only, checked before) as it
+    /// is, a storage key copied out of the store.
+    private func fetch(_ input: String, from store: any ObjectStore) async throws -> (URL, temporary: Bool) {
+        let local: URL? =
+            input.hasPrefix("file:") ? URL(string: input) : input.hasPrefix("/") ? URL(fileURLWithPath: input) : nil
+        if let local {
+            guard FileManager.default.fileExists(atPath: local.path) else { throw StorageError.notFound(input) }
+            return (local, false)
         }
-        return (try await self.store.get(input), true)
+        return (try await store.get(input), true)
     }
 }

@@ -39,7 +39,9 @@ package enum JobPayload: Sendable, Codable, Equatable {
 
 /// A transcription job: which stored media to transcribe, how, and where the results go.
 package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
-    /// The storage key of the input media.
+    /// The bucket of the input and the outputs; nil for the configured default.
+    package var bucket: String?
+    /// The storage key of the input media (or, from the command line, a `file://` URL).
     package var input: String
     /// An ISO 639-1 language code, or nil to let the provider detect it.
     package var language: String?
@@ -60,10 +62,11 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
 
     /// Creates a specification.
     package init(
-        input: String, language: String? = nil, function: String? = nil, formats: [String] = ["json", "txt"],
-        outAudioKey: String? = nil, outputPrefix: String, videoID: String? = nil, namespace: String? = nil,
-        contextID: String? = nil
+        bucket: String? = nil, input: String, language: String? = nil, function: String? = nil,
+        formats: [String] = ["json", "txt"], outAudioKey: String? = nil, outputPrefix: String, videoID: String? = nil,
+        namespace: String? = nil, contextID: String? = nil
     ) {
+        self.bucket = bucket
         self.input = input
         self.language = language
         self.function = function
@@ -76,7 +79,7 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case input, language, function, formats, namespace
+        case bucket, input, language, function, formats, namespace
         case outAudioKey = "out_audio_key"
         case outputPrefix = "output_prefix"
         case videoID = "video_id"
@@ -86,6 +89,8 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
 
 /// A synthesis job: the text, the voice, and where the audio goes.
 package struct SynthesisJobSpec: Sendable, Codable, Equatable {
+    /// The bucket of the output; nil for the configured default.
+    package var bucket: String?
     /// The text to speak.
     package var text: String
     /// The voice; nil for the provider's configured default.
@@ -94,6 +99,8 @@ package struct SynthesisJobSpec: Sendable, Codable, Equatable {
     package var format: String
     /// The output rate in Hz; nil for the configured default.
     package var sampleRate: Int?
+    /// The speaking speed (1 is normal); nil for the configured default.
+    package var speed: Double?
     /// The gateway function to call; nil for the configured default.
     package var function: String?
     /// The storage key of the audio to write.
@@ -101,9 +108,11 @@ package struct SynthesisJobSpec: Sendable, Codable, Equatable {
 
     /// Creates a specification.
     package init(
-        text: String, voice: String? = nil, format: String = "wav", sampleRate: Int? = nil, function: String? = nil,
-        outputKey: String
+        bucket: String? = nil, text: String, voice: String? = nil, format: String = "wav", sampleRate: Int? = nil,
+        speed: Double? = nil, function: String? = nil, outputKey: String
     ) {
+        self.bucket = bucket
+        self.speed = speed
         self.text = text
         self.voice = voice
         self.format = format
@@ -113,7 +122,7 @@ package struct SynthesisJobSpec: Sendable, Codable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case text, voice, format, function
+        case bucket, text, voice, format, function, speed
         case sampleRate = "sample_rate"
         case outputKey = "output_key"
     }

@@ -2,24 +2,21 @@ import Foundation
 import Synchronization
 
 /// The worker service: leases up to `concurrency` jobs at once, runs each through a ``JobExecutor`` while
-/// heartbeating its lease, and settles it. A failed job never stops the worker.
+/// heartbeating its lease, settles it, and publishes every change on ``JobEvents``. A failed job never stops it.
 ///
-/// Shutdown is graceful first: once ``ShutdownSignal`` is raised no new job is leased, running jobs get
-/// `shutdownGrace` to finish, and any still running are then cancelled and returned to the queue without
-/// counting the attempt. With `drain`, the worker stops by itself once the queue has nothing left to do.
-package struct QueueWorker: Sendable {
+/// Idle, it waits in the queue's long-poll `lease`, which wakes on new work: no polling. Shutdown is graceful
+/// first: once its ``ShutdownSignal`` is raised no new job is leased and running jobs finish; if it is cancelled
+/// (the ``ServiceGroup``'s grace ran out), running jobs are returned to the queue without counting the attempt.
+/// With `drain`, it stops by itself once the queue has nothing left to do.
+package struct QueueWorker: Service {
     /// How the worker runs.
     package struct Settings: Sendable, Equatable {
         /// Jobs at once.
         package var concurrency: Int
-        /// A lease's length without a heartbeat.
-        package var lease: Duration
-        /// How often running jobs heartbeat.
+        /// How often running jobs heartbeat (well under the queue's lease visibility).
         package var heartbeat: Duration
-        /// How long an idle worker waits before asking the queue again.
-        package var poll: Duration
-        /// How long shutdown waits for running jobs.
-        package var shutdownGrace: Duration
+        /// How long one idle `lease` call waits for work before the worker looks again.
+        package var idleWait: Duration
         /// Whether to stop once nothing is queued, running, or due to be retried within `drainWait`.
         package var drain: Bool
         /// With `drain`, how far ahead a scheduled retry keeps the worker waiting.
@@ -27,15 +24,12 @@ package struct QueueWorker: Sendable {
 
         /// Creates settings.
         package init(
-            concurrency: Int = 2, lease: Duration = .seconds(60), heartbeat: Duration = .seconds(10),
-            poll: Duration = .milliseconds(50), shutdownGrace: Duration = .seconds(30), drain: Bool = false,
-            drainWait: Duration = .seconds(60)
+            concurrency: Int = 2, heartbeat: Duration = .seconds(10), idleWait: Duration = .seconds(30),
+            drain: Bool = false, drainWait: Duration = .seconds(60)
         ) {
             self.concurrency = max(concurrency, 1)
-            self.lease = lease
             self.heartbeat = heartbeat
-            self.poll = poll
-            self.shutdownGrace = shutdownGrace
+            self.idleWait = idleWait
             self.drain = drain
             self.drainWait = drainWait
         }
@@ -53,8 +47,12 @@ package struct QueueWorker: Sendable {
         package var released = 0
     }
 
-    private let queue: any JobQueue
+    package let name = "worker"
+    private let queue: any WorkQueue
+    private let ledger: any JobLedger
     private let executor: JobExecutor
+    private let events: JobEvents
+    private let retryPolicy: RetryPolicy
     private let settings: Settings
     private let owner: String
     private let logger: Logger
@@ -63,11 +61,14 @@ package struct QueueWorker: Sendable {
 
     /// Creates a worker; `owner` names it in leases (`host:pid`).
     package init(
-        queue: any JobQueue, executor: JobExecutor, settings: Settings, owner: String, logger: Logger,
-        shutdown: ShutdownSignal, clock: any MonotonicClock = SystemClock()
+        backend: JobBackend, executor: JobExecutor, events: JobEvents, retryPolicy: RetryPolicy, settings: Settings,
+        owner: String, logger: Logger, shutdown: ShutdownSignal, clock: any MonotonicClock = SystemClock()
     ) {
-        self.queue = queue
+        self.queue = backend.queue
+        self.ledger = backend.ledger
         self.executor = executor
+        self.events = events
+        self.retryPolicy = retryPolicy
         self.settings = settings
         self.owner = owner
         self.logger = logger.with("worker", owner)
@@ -75,74 +76,107 @@ package struct QueueWorker: Sendable {
         self.clock = clock
     }
 
-    /// Works jobs until shutdown (or, with `drain`, until the queue is settled).
-    package func run() async throws -> Summary {
-        let summary = LockedValue(Summary())
-        let inFlight = LockedValue(0)
+    package func run() async throws {
+        _ = try await self.work()
+    }
+
+    /// Works jobs until shutdown (or, with `drain`, until the queue is settled) and says what it did.
+    package func work() async throws -> Summary {
+        let tracker = LockedValue((inFlight: 0, summary: Summary()))
+        let ended = ChangeSignal()
         self.logger.info("worker started", ["concurrency": .number(Double(self.settings.concurrency))])
         try await withThrowingDiscardingTaskGroup { group in
             while !self.shutdown.isRequested {
-                if inFlight.value >= self.settings.concurrency {
-                    try await self.idle()
+                let seen = ended.generation
+                if tracker.value.inFlight >= self.settings.concurrency {
+                    // Full: wait for a job to end (no polling); shutdown is noticed when one does.
+                    await ended.wait(after: seen, timeout: .seconds(3600))
                     continue
                 }
-                let lease: JobLease?
+                let leases: [JobLease]
                 do {
-                    lease = try await self.queue.lease(owner: self.owner, visibility: self.settings.lease)
+                    leases = try await self.leaseUnlessShuttingDown()
+                } catch is CancellationError {
+                    break
                 } catch {
                     self.logger.error("lease failed", ["error": .string("\(error)")])
-                    try await self.idle()
+                    try await self.clock.sleep(for: .seconds(1))
                     continue
                 }
-                if let lease {
-                    inFlight.withLock { $0 += 1 }
+                for lease in leases {
+                    tracker.withLock { $0.inFlight += 1 }
                     group.addTask {
                         let outcome = await self.handle(lease)
-                        summary.withLock { $0.count(outcome) }
-                        inFlight.withLock { $0 -= 1 }
+                        tracker.withLock { state in
+                            state.inFlight -= 1
+                            state.summary.count(outcome)
+                        }
+                        ended.notify()
                     }
-                    continue
                 }
-                if self.settings.drain, inFlight.value == 0, try await self.queueIsSettled() {
+                if leases.isEmpty, self.settings.drain, tracker.value.inFlight == 0, try await self.queueIsSettled() {
                     self.logger.info("queue drained")
                     break
                 }
-                try await self.idle()
             }
             if self.shutdown.isRequested {
-                self.logger.info("shutting down", ["running": .number(Double(inFlight.value))])
-                let deadline = self.clock.now + self.settings.shutdownGrace
-                while inFlight.value > 0 && self.clock.now < deadline {
-                    try await self.clock.sleep(for: .milliseconds(20))
-                }
-                // Past the grace period: cancel what is left; each job returns itself to the queue.
-                group.cancelAll()
+                self.logger.info("shutting down", ["running": .number(Double(tracker.value.inFlight))])
             }
+            // Running jobs finish as the group ends; if it is cancelled meanwhile, each returns itself to the queue.
         }
-        let result = summary.value
+        let summary = tracker.value.summary
         self.logger.info(
             "worker stopped",
             [
-                "succeeded": .number(Double(result.succeeded)), "failed": .number(Double(result.failed)),
-                "cancelled": .number(Double(result.cancelled)), "released": .number(Double(result.released)),
+                "succeeded": .number(Double(summary.succeeded)), "failed": .number(Double(summary.failed)),
+                "cancelled": .number(Double(summary.cancelled)), "released": .number(Double(summary.released)),
             ])
-        return result
+        return summary
     }
 
-    private func idle() async throws {
-        try await self.clock.sleep(for: self.settings.poll)
+    /// Waits in the queue's long poll for the next job, until work arrives or shutdown is asked; a lease that
+    /// arrives as shutdown begins is still returned (and run), since it was claimed.
+    private func leaseUnlessShuttingDown() async throws -> [JobLease] {
+        // A draining worker looks often, so it notices quickly when everything has settled.
+        let wait = self.settings.drain ? min(self.settings.idleWait, .milliseconds(250)) : self.settings.idleWait
+        return try await withThrowingTaskGroup(of: JobLease?.self) { group in
+            group.addTask { try await self.queue.lease(owner: self.owner, wait: wait) }
+            group.addTask {
+                await self.shutdown.wait()
+                return nil
+            }
+            var leases: [JobLease] = []
+            var failure: (any Error)?
+            do {
+                if let first = try await group.next(), let lease = first {
+                    leases.append(lease)
+                }
+            } catch {
+                failure = error
+            }
+            group.cancelAll()
+            while let next = try? await group.next() {
+                if let lease = next {
+                    leases.append(lease)
+                }
+            }
+            if let failure, leases.isEmpty {
+                throw failure
+            }
+            return leases
+        }
     }
 
     /// Nothing queued, nothing running anywhere, and no retry due soon.
     private func queueIsSettled() async throws -> Bool {
-        let pending = try await self.queue.pendingWork()
+        let pending = try await self.ledger.pendingWork()
         guard pending.queued == 0, pending.running == 0 else { return false }
         guard let nextRetry = pending.nextRetry else { return true }
         return nextRetry > Date().addingTimeInterval(self.settings.drainWait.seconds)
     }
 
     /// How one job ended, for the summary.
-    enum Outcome {
+    enum Outcome: Sendable {
         case succeeded, failed, cancelled, released, lost
     }
 
@@ -152,13 +186,21 @@ package struct QueueWorker: Sendable {
         let logger = self.logger.with("job", job.id).with("kind", job.kind.rawValue)
         let started = self.clock.now
         logger.info("job started", ["attempt": .number(Double(job.attempts))])
+        self.events.publish(JobEvent(.running, job: job))
         let progress = LockedValue<JobProgress?>(nil)
         let reporter = JobExecutor.Reporter(
             checkpoint: { key, value in
-                try await self.queue.saveCheckpoint(lease, key: key, value: value)
-                logger.info("chunk done", ["checkpoint": .string(key)])
+                try await self.ledger.saveCheckpoint(lease, key: key, value: value)
             },
-            progress: { value in progress.withLock { $0 = value } })
+            progress: { value, chunk in
+                progress.withLock { $0 = value }
+                var snapshot = job
+                snapshot.progress = value
+                self.events.publish(JobEvent(.progress, job: snapshot, chunk: chunk))
+                if let chunk {
+                    logger.info("chunk done", ["chunk": .number(Double(chunk.index))])
+                }
+            })
 
         enum Event: Sendable {
             case finished([String], JSONValue)
@@ -166,7 +208,7 @@ package struct QueueWorker: Sendable {
             case leaseLost
         }
         let event: Result<Event, any Error> = await capturingResult {
-            let checkpoints = try await self.queue.checkpoints(jobID: job.id)
+            let checkpoints = try await self.ledger.checkpoints(jobID: job.id)
             return try await withThrowingTaskGroup(of: Event.self) { group in
                 group.addTask {
                     let (outputs, result) = try await self.executor.execute(
@@ -177,9 +219,7 @@ package struct QueueWorker: Sendable {
                     while true {
                         try await self.clock.sleep(for: self.settings.heartbeat)
                         do {
-                            let cancel = try await self.queue.heartbeat(
-                                lease, progress: progress.value, visibility: self.settings.lease)
-                            if cancel {
+                            if try await self.queue.heartbeat(lease, progress: progress.value) {
                                 return .cancelRequested
                             }
                         } catch JobQueueError.leaseLost {
@@ -198,34 +238,41 @@ package struct QueueWorker: Sendable {
         }
         let elapsed = ((self.clock.now - started).seconds * 1000).rounded()
         do {
+            let settled: Job
+            let outcome: Outcome
             switch event {
             case .success(.finished(let outputs, let result)):
-                try await self.queue.complete(lease, outputs: outputs, result: result)
+                let done = progress.value.map { JobProgress(done: $0.total ?? $0.done, total: $0.total ?? $0.done) }
+                settled = try await self.queue.settle(
+                    lease,
+                    .succeeded(outputs: outputs, result: result, progress: done ?? JobProgress(done: 0, total: 0)))
                 logger.info("job succeeded", ["ms": .number(elapsed), "outputs": .array(outputs.map { .string($0) })])
-                return .succeeded
+                outcome = .succeeded
             case .success(.cancelRequested):
-                try await self.queue.settleCancelled(lease)
+                settled = try await self.queue.settle(lease, .cancelled)
                 logger.info("job cancelled", ["ms": .number(elapsed)])
-                return .cancelled
+                outcome = .cancelled
             case .success(.leaseLost), .failure(JobQueueError.leaseLost):
                 logger.warning("lease lost; another worker owns the job now")
                 return .lost
             case .failure(is CancellationError):
                 // Stopped from outside (shutdown past its grace, or the worker's caller): not the job's fault.
-                try await self.queue.release(lease)
+                settled = try await self.queue.settle(lease, .released)
                 logger.info("job returned to the queue at shutdown")
-                return .released
+                outcome = .released
             case .failure(let error):
                 let failure = Self.jobError(error)
-                let settled = try await self.queue.fail(lease, error: failure)
+                settled = try await self.queue.settle(lease, self.retryPolicy.settlement(for: failure, lease: lease))
                 logger.error(
                     "job failed",
                     [
                         "error": .string(failure.message), "permanent": .bool(failure.permanent),
                         "status": .string(settled.status.rawValue), "ms": .number(elapsed),
                     ])
-                return .failed
+                outcome = settled.status == .cancelled ? .cancelled : .failed
             }
+            self.events.publish(.settled(settled))
+            return outcome
         } catch {
             // The queue itself failed; the lease will expire and the job run again.
             logger.error("settling the job failed", ["error": .string("\(error)")])
@@ -265,6 +312,8 @@ package struct QueueWorker: Sendable {
             case .accessDenied, .unavailable, .io:
                 return JobError(kind: "storage", message: error.description, permanent: false)
             }
+        case let error as RequestError:
+            return JobError(kind: "bad_input", message: error.description, permanent: true)
         case let error as ConfigError:
             return JobError(kind: "config", message: error.description, permanent: true)
         case let error as UsageError:

@@ -19,7 +19,8 @@ package final class CancellationFlag: Sendable {
 ///
 /// Work waits in order for a free thread, so the pool bounds how much blocking work runs at once. Cancelling the
 /// waiting task sets the work's ``CancellationFlag``; work that has not started yet is dropped and throws
-/// `CancellationError` at once, work that is running should poll the flag and stop promptly.
+/// `CancellationError` at once, work that is running should poll the flag and stop promptly. The threads end once
+/// the pool is gone and its queued work is done.
 package final class BlockingPool: Sendable {
     /// One queued piece of work: runs with `true` when it was cancelled before it started.
     private struct Item: Sendable {
@@ -30,6 +31,50 @@ package final class BlockingPool: Sendable {
     private struct State {
         var items: [Item] = []
         var nextID: UInt64 = 0
+        var stopped = false
+    }
+
+    /// What the threads share with the pool; they hold this, not the pool, so the pool can go away.
+    private final class Shared: Sendable {
+        let condition = NSCondition()
+        let state = Mutex(State())
+
+        func enqueue(_ item: Item) {
+            self.condition.lock()
+            self.state.withLock { $0.items.append(item) }
+            self.condition.signal()
+            self.condition.unlock()
+        }
+
+        func remove(_ id: UInt64) -> Item? {
+            self.condition.lock()
+            defer { self.condition.unlock() }
+            return self.state.withLock { state -> Item? in
+                guard let index = state.items.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.items.remove(at: index)
+            }
+        }
+
+        func stop() {
+            self.condition.lock()
+            self.state.withLock { $0.stopped = true }
+            self.condition.broadcast()
+            self.condition.unlock()
+        }
+
+        /// The next item, waiting for one; nil once the pool is stopped and drained.
+        func next() -> Item? {
+            self.condition.lock()
+            defer { self.condition.unlock() }
+            while true {
+                let (item, stopped) = self.state.withLock { state -> (Item?, Bool) in
+                    (state.items.isEmpty ? nil : state.items.removeFirst(), state.stopped)
+                }
+                if let item { return item }
+                if stopped { return nil }
+                self.condition.wait()
+            }
+        }
     }
 
     /// The pool most blocking work uses: as many threads as the process may need at once for storage, media and
@@ -38,78 +83,61 @@ package final class BlockingPool: Sendable {
 
     /// The threads' name, for debuggers.
     package let name: String
-    private let condition = NSCondition()
-    private let state = Mutex(State())
+    private let shared = Shared()
 
-    /// Starts `threads` threads, which live as long as the process.
+    /// Starts `threads` threads.
     package init(name: String, threads: Int) {
         self.name = name
+        let shared = self.shared
         for index in 0..<max(threads, 1) {
-            let thread = Thread { [self] in self.work() }
+            let thread = Thread {
+                while let item = shared.next() {
+                    item.run(false)
+                }
+            }
             thread.name = "\(name)-\(index)"
             thread.stackSize = 1 << 20
             thread.start()
         }
     }
 
+    deinit {
+        self.shared.stop()
+    }
+
     /// Runs `body` on one of the pool's threads and returns its result.
     package func run<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
         let flag = CancellationFlag()
-        let id = self.state.withLock { state -> UInt64 in
+        let id = self.shared.state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
+        let shared = self.shared
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                let item = Item(id: id) { cancelledBeforeStart in
-                    if cancelledBeforeStart {
-                        continuation.resume(throwing: CancellationError())
-                    } else {
-                        continuation.resume(with: Result { try body(flag) })
-                    }
-                }
-                self.condition.lock()
-                self.state.withLock { $0.items.append(item) }
-                self.condition.signal()
-                self.condition.unlock()
+                shared.enqueue(
+                    Item(id: id) { cancelledBeforeStart in
+                        if cancelledBeforeStart {
+                            continuation.resume(throwing: CancellationError())
+                        } else {
+                            continuation.resume(with: Result { try body(flag) })
+                        }
+                    })
             }
         } onCancel: {
             flag.cancel()
             // Work still waiting for a thread is dropped now rather than started only to notice the flag.
-            self.condition.lock()
-            let dropped = self.state.withLock { state -> Item? in
-                guard let index = state.items.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.items.remove(at: index)
-            }
-            self.condition.unlock()
-            dropped?.run(true)
+            shared.remove(id)?.run(true)
         }
     }
 
     /// Queues `work` for a thread without waiting for it; the caller arranges to learn when it is done.
     package func execute(_ work: @escaping @Sendable () -> Void) {
-        let item = Item(id: 0) { _ in work() }
-        self.condition.lock()
-        self.state.withLock { $0.items.append(item) }
-        self.condition.signal()
-        self.condition.unlock()
+        self.shared.enqueue(Item(id: 0) { _ in work() })
     }
 
     /// How many items wait for a thread now (for tests and metrics).
-    package var waiting: Int { self.state.withLock { $0.items.count } }
-
-    private func work() {
-        while true {
-            self.condition.lock()
-            var item = self.state.withLock { $0.items.isEmpty ? nil : $0.items.removeFirst() }
-            while item == nil {
-                self.condition.wait()
-                item = self.state.withLock { $0.items.isEmpty ? nil : $0.items.removeFirst() }
-            }
-            self.condition.unlock()
-            item?.run(false)
-        }
-    }
+    package var waiting: Int { self.shared.state.withLock { $0.items.count } }
 }
 
 /// Runs blocking work on ``BlockingPool/shared``; see ``BlockingPool/run(_:)``.

@@ -167,3 +167,21 @@ extension TranscriptDocument {
         }
     }
 }
+
+extension TranscriptDocument {
+    /// The document for a finished run: the stitched transcript and its chunks, the address of the audio (the
+    /// decoded WAV when one was stored, else the input), and the caller's pass-through fields. Every way in (the
+    /// command line, the queue, the HTTP API) builds its output here, so they cannot drift apart.
+    package static func assemble(
+        _ outcome: TranscriptionPipeline.Outcome, audioURI: String?, passThrough spec: TranscriptionJobSpec?
+    ) -> TranscriptDocument {
+        var document = TranscriptDocument(
+            transcript: outcome.transcript, chunks: outcome.chunks, warnings: outcome.warnings)
+        document.audioURI = audioURI
+        document.s3URI = audioURI
+        document.videoID = spec?.videoID
+        document.namespace = spec?.namespace
+        document.contextID = spec?.contextID
+        return document
+    }
+}

@@ -3,11 +3,12 @@ import PipelineCore
 import Testing
 
 struct InMemoryJobQueueTests {
-    @Test(arguments: JobQueueScenario.allCases)
-    func behavesAsEveryJobQueueMust(_ scenario: JobQueueScenario) async throws {
+    @Test(arguments: JobQueueScenario.cases(for: Set(QueueCapability.allCases)))
+    func behavesAsEveryJobBackendMust(_ scenario: JobQueueScenario) async throws {
         try await scenario.run { context in
-            InMemoryJobQueue(
-                retryPolicy: context.retryPolicy, now: context.clock.now, jitter: context.jitter.next)
+            let queue = InMemoryJobQueue(
+                visibility: context.visibility, maxAttempts: context.maxAttempts, now: context.clock.now)
+            return JobBackend(queue: queue, ledger: queue)
         }
     }
 
@@ -20,10 +21,19 @@ struct InMemoryJobQueueTests {
             group.cancelAll()
             group.addTask {
                 await #expect(throws: CancellationError.self) {
-                    try await queue.lease(owner: "worker", visibility: .seconds(30))
+                    try await queue.lease(owner: "worker", wait: .zero)
                 }
             }
         }
         #expect(try await queue.jobs(status: .queued, limit: 10).count == 1)
+    }
+
+    @Test
+    func theCapabilityGroupsLeaveTheCoreForEveryBackend() {
+        let core = JobQueueScenario.cases(for: [])
+        #expect(core.contains(.leaseWaitsForWorkAndWakesWhenItArrives))
+        #expect(!core.contains(.leaseTakesTheHighestPriorityThenTheOldest))
+        #expect(!JobQueueScenario.cases(for: [.injectedClock]).contains(.anExpiredLeaseOnTheLastAttemptIsDead))
+        #expect(JobQueueScenario.cases(for: Set(QueueCapability.allCases)).count == JobQueueScenario.allCases.count)
     }
 }

@@ -39,29 +39,34 @@ struct RejectingDecoder: AudioDecoding {
 }
 
 struct QueueWorkerTests {
-    let queue = InMemoryJobQueue(retryPolicy: RetryPolicy(maxAttempts: 2, baseDelay: .zero, maxDelay: .zero))
-    let store = InMemoryObjectStore()
+    let queue = InMemoryJobQueue(visibility: .seconds(30), maxAttempts: 2)
+    let storage = InMemoryStorage()
+    let events = JobEvents()
     let samples = Signals.make([.tone(12), .silence(1), .tone(20), .silence(1), .tone(6)]).samples
+
+    private var store: InMemoryObjectStore { try! self.storage.store("assets") }
 
     private func worker(
         transcriber: any SpeechToText, decoder: (any AudioDecoding)? = nil, drain: Bool = true,
-        grace: Duration = .seconds(5), shutdown: ShutdownSignal = ShutdownSignal()
+        shutdown: ShutdownSignal = ShutdownSignal()
     ) -> QueueWorker {
         let samples = self.samples
         let executor = JobExecutor(
-            store: self.store, encoder: NoEncoder(),
+            storage: self.storage, defaultBucket: "assets",
+            requests: JobRequests(configuration: Configuration.builtIn()), encoder: NoEncoder(),
             pipelines: JobExecutor.Pipelines(
                 transcription: { _, _ in
                     TranscriptionPipeline(
                         decoder: decoder ?? ArrayDecoder(samples: samples), transcriber: transcriber,
                         settings: TranscriptionPipeline.Settings())
                 },
-                speech: { _, _, _ in throw ConfigError(file: "test", message: "no speech in these tests") }))
+                speech: { _, _, _, _ in throw ConfigError(file: "test", message: "no speech in these tests") }))
         return QueueWorker(
-            queue: self.queue, executor: executor,
+            backend: JobBackend(queue: self.queue, ledger: self.queue), executor: executor, events: self.events,
+            retryPolicy: RetryPolicy(baseDelay: .zero, maxDelay: .zero),
             settings: QueueWorker.Settings(
-                concurrency: 2, lease: .seconds(30), heartbeat: .milliseconds(20), poll: .milliseconds(5),
-                shutdownGrace: grace, drain: drain, drainWait: .zero),
+                concurrency: 2, heartbeat: .milliseconds(20), idleWait: .milliseconds(50), drain: drain,
+                drainWait: .zero),
             owner: "test:1", logger: .silent, shutdown: shutdown)
     }
 
@@ -79,7 +84,7 @@ struct QueueWorkerTests {
     func aJobSucceedsAndItsOutputsGoToDeterministicKeys() async throws {
         let job = try await self.enqueue()
 
-        let summary = try await self.worker(transcriber: RecordingTranscriber()).run()
+        let summary = try await self.worker(transcriber: RecordingTranscriber()).work()
 
         #expect(summary.succeeded == 1)
         let done = try #require(try await self.queue.job(id: job.id))
@@ -99,9 +104,9 @@ struct QueueWorkerTests {
         let bad = try await self.enqueue("in/bad.mp3")
         let rejecting = self.worker(transcriber: RecordingTranscriber(), decoder: RejectingDecoder())
 
-        _ = try await rejecting.run()
+        _ = try await rejecting.work()
         let good = try await self.enqueue("in/good.wav")
-        _ = try await self.worker(transcriber: RecordingTranscriber()).run()
+        _ = try await self.worker(transcriber: RecordingTranscriber()).work()
 
         let dead = try #require(try await self.queue.job(id: bad.id))
         #expect(dead.status == .dead)
@@ -115,7 +120,7 @@ struct QueueWorkerTests {
     func aProviderFailureIsRetriedThenDeadWithEveryProvidersError() async throws {
         let job = try await self.enqueue()
 
-        let summary = try await self.worker(transcriber: RecordingTranscriber(failWhenLongerThan: 0)).run()
+        let summary = try await self.worker(transcriber: RecordingTranscriber(failWhenLongerThan: 0)).work()
 
         #expect(summary.failed == 2)
         let dead = try #require(try await self.queue.job(id: job.id))
@@ -131,7 +136,7 @@ struct QueueWorkerTests {
         let transcriber = GatedTranscriber()
         let worker = self.worker(transcriber: transcriber)
 
-        async let summary = worker.run()
+        async let summary = worker.work()
         for await _ in transcriber.started { break }
         _ = try await self.queue.cancel(id: job.id)
 
@@ -144,13 +149,24 @@ struct QueueWorkerTests {
         let job = try await self.enqueue()
         let transcriber = GatedTranscriber()
         let shutdown = ShutdownSignal()
-        let worker = self.worker(transcriber: transcriber, drain: false, grace: .milliseconds(50), shutdown: shutdown)
+        let workerShutdown = ShutdownSignal()
+        let worker = self.worker(transcriber: transcriber, drain: false, shutdown: workerShutdown)
+        let group = ServiceGroup(
+            [ServiceGroup.Member(worker, shutdown: workerShutdown)], shutdown: shutdown, grace: .milliseconds(50),
+            logger: .silent)
+        let settled = self.events.subscribe(jobID: job.id)
 
-        async let summary = worker.run()
+        async let stopped: Void = group.run()
         for await _ in transcriber.started { break }
         shutdown.request()
 
-        #expect(try await summary.released == 1)
+        try await stopped
+        var kinds: [JobEvent.Kind] = []
+        settled.finish()
+        for await event in settled.events {
+            kinds.append(event.kind)
+        }
+        #expect(kinds.contains(.released), "\(kinds)")
         let returned = try #require(try await self.queue.job(id: job.id))
         #expect(returned.status == .queued)
         #expect(returned.attempts == 0)
@@ -161,15 +177,78 @@ struct QueueWorkerTests {
         let job = try await self.enqueue()
         let transcriber = GatedTranscriber()
         let shutdown = ShutdownSignal()
-        let worker = self.worker(transcriber: transcriber, drain: false, grace: .seconds(30), shutdown: shutdown)
+        let worker = self.worker(transcriber: transcriber, drain: false, shutdown: shutdown)
 
-        async let summary = worker.run()
+        async let summary = worker.work()
         for await _ in transcriber.started { break }
         shutdown.request()
         transcriber.release()
 
         #expect(try await summary.succeeded == 1)
         #expect(try await self.queue.job(id: job.id)?.status == .succeeded)
+    }
+
+    @Test
+    func everyStateChangeIsPublishedInOrderWithChunkProgress() async throws {
+        let subscription = self.events.subscribe()
+        let job = try await self.enqueue()
+
+        _ = try await self.worker(transcriber: RecordingTranscriber()).work()
+
+        subscription.finish()
+        var events: [JobEvent] = []
+        for await event in subscription.events where event.job.id == job.id {
+            events.append(event)
+        }
+        let kinds = events.map(\.kind)
+        #expect(kinds.first == .running)
+        #expect(kinds.last == .succeeded)
+        let chunks = events.compactMap(\.chunk)
+        #expect(chunks.count >= 2 && kinds.filter { $0 == .progress }.count >= chunks.count)
+        #expect(Set(chunks.map(\.index)).count == chunks.count, "each chunk is reported once")
+        let finished = try #require(events.last?.job)
+        #expect(finished.progress.done == finished.progress.total, "a finished job reads done = total")
+        #expect(finished.progress.total != nil)
+    }
+
+    @Test
+    func aJobFromTheNetworkNamingALocalFileIsDeadWithoutReadingIt() async throws {
+        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID()).wav")
+        try Data("RIFF".utf8).write(to: secret)
+        defer { try? FileManager.default.removeItem(at: secret) }
+        let recording = RecordingTranscriber()
+        var ids: [String] = []
+        for input in [secret.absoluteString, secret.path] {
+            let spec = TranscriptionJobSpec(input: input, outputPrefix: "transcripts/x")
+            ids.append(
+                try await self.queue.enqueue(EnqueueRequest(payload: .transcription(spec), origin: .network)).job.id)
+        }
+
+        _ = try await self.worker(transcriber: recording).work()
+
+        for id in ids {
+            let dead = try #require(try await self.queue.job(id: id))
+            #expect(dead.status == .dead)
+            #expect(dead.attempts == 1)
+            #expect(dead.error?.kind == "bad_input")
+            #expect(dead.error?.message.contains("not local files") == true, "\(dead.error?.message ?? "")")
+        }
+        #expect(recording.calls == 0, "nothing was sent to a provider")
+    }
+
+    @Test
+    func aBadLanguageFromAProducerIsDeadAtOnceNotRetried() async throws {
+        try await self.store.put("in/a.wav", data: Data("RIFF".utf8), contentType: nil)
+        let spec = TranscriptionJobSpec(input: "in/a.wav", language: "klingon", outputPrefix: "transcripts/a")
+        let job = try await self.queue.enqueue(EnqueueRequest(payload: .transcription(spec), origin: .network)).job
+        let recording = RecordingTranscriber()
+
+        _ = try await self.worker(transcriber: recording).work()
+
+        let dead = try #require(try await self.queue.job(id: job.id))
+        #expect(dead.status == .dead && dead.attempts == 1)
+        #expect(dead.error?.message.contains("language") == true)
+        #expect(recording.calls == 0)
     }
 }
 
