@@ -20,7 +20,14 @@ struct AudioFileWriter: ~Copyable {
     init(
         format: AudioFileFormat, inputRate: Int, outputRate: Int, destination: OutputContainer.Destination
     ) throws(FFmpegError) {
-        let output = try OutputContainer(muxer: format.muxerName, destination: destination)
+        // A stream cannot seek back to finish an MP4 index; AAC streams as ADTS frames instead.
+        let muxer: String
+        if case .stream = destination, format == .m4a {
+            muxer = "adts"
+        } else {
+            muxer = format.muxerName
+        }
+        let output = try OutputContainer(muxer: muxer, destination: destination)
         let encoder = try Encoder(
             codecName: format.encoderName, sampleRate: Int32(outputRate), bitRate: format.bitRate,
             globalHeader: output.wantsGlobalHeader)
@@ -53,6 +60,9 @@ struct AudioFileWriter: ~Copyable {
 
     /// The muxed bytes, for a memory destination, once ``finish()`` has run.
     var bytes: [UInt8]? { self.output.bytes }
+
+    /// For a stream destination, the bytes muxed since the last call.
+    func takeStreamed() -> [UInt8] { self.output.takeStreamed() }
 
     /// Converts and encodes `samples`; whole encoder frames are written as soon as they fill.
     mutating func write(_ samples: UnsafeBufferPointer<Float>) throws(FFmpegError) {

@@ -53,6 +53,45 @@ package struct FFmpegAudioEncoder: AudioEncoding {
             abandon: { try? FileManager.default.removeItem(at: temporary) })
     }
 
+    package func openStream(sampleRate: Int, as format: AudioFileFormat, outputRate: Int) async throws
+        -> AudioStreamWriter
+    {
+        try Self.validate(sampleRate: sampleRate, outputRate: outputRate, output: "<stream>")
+        // WAV is written by hand: its header carries sizes, which a stream cannot know; the convention players
+        // follow for a live WAV is the largest sizes, then PCM until the connection ends.
+        let container: AudioFileFormat = format == .wav ? .pcm : format
+        let session = try await runBlocking { _ in
+            try Self.makeSession(
+                format: container, inputRate: sampleRate, outputRate: outputRate, destination: .stream,
+                output: "<stream \(format.rawValue)>")
+        }
+        let header = format == .wav ? WAVHeader.streaming(sampleRate: outputRate) : Data()
+        let first = LockedValue(true)
+        return AudioStreamWriter(
+            write: { samples in
+                let bytes = try await runBlocking { _ in
+                    try session.write(samples)
+                    return Data(session.takeStreamed())
+                }
+                let isFirst = first.withLock { value in
+                    defer { value = false }
+                    return value
+                }
+                return isFirst ? header + bytes : bytes
+            },
+            finish: {
+                let bytes = try await runBlocking { _ in
+                    _ = try session.finish()
+                    return Data(session.takeStreamed())
+                }
+                let isFirst = first.withLock { value in
+                    defer { value = false }
+                    return value
+                }
+                return isFirst ? header + bytes : bytes
+            })
+    }
+
     private static func validate(sampleRate: Int, outputRate: Int, output: String) throws(MediaError) {
         guard (1000...384_000).contains(sampleRate), (1000...384_000).contains(outputRate) else {
             throw MediaError(

@@ -24,6 +24,9 @@ final class FFmpegEncodeSession: Sendable {
         }
     }
 
+    /// For a stream destination, the bytes muxed since the last call.
+    func takeStreamed() -> [UInt8] { self.writer.withLock { $0.takeStreamed() } }
+
     /// Finishes the file; returns its rate, the input samples written and, for memory output, the bytes.
     func finish() throws(MediaError) -> (sampleRate: Int, inputSamples: Int, bytes: [UInt8]?) {
         do throws(FFmpegError) {

@@ -31,6 +31,22 @@ final class MemorySink {
     }
 }
 
+/// A byte buffer that a non-seekable custom `AVIOContext` appends to; the owner takes what has come so far.
+final class StreamSink {
+    private var pending: [UInt8] = []
+
+    /// Appends muxed bytes.
+    func write(_ data: UnsafeRawBufferPointer) {
+        self.pending.append(contentsOf: data)
+    }
+
+    /// The bytes written since the last call.
+    func take() -> [UInt8] {
+        defer { self.pending.removeAll(keepingCapacity: true) }
+        return self.pending
+    }
+}
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

@@ -6,10 +6,14 @@ struct OutputContainer: ~Copyable {
     enum Destination {
         case file(path: String)
         case memory
+        /// A non-seekable stream: bytes are taken as they are muxed (``takeStreamed()``), for playing while
+        /// encoding.
+        case stream
     }
 
     let context: UnsafeMutablePointer<AVFormatContext>
     private let sink: MemorySink?
+    private let stream: StreamSink?
 
     init(muxer: String, destination: Destination) throws(FFmpegError) {
         var context: UnsafeMutablePointer<AVFormatContext>? = nil
@@ -23,6 +27,7 @@ struct OutputContainer: ~Copyable {
                 throw FFmpegError(code: status, function: "avio_open")
             }
             self.sink = nil
+            self.stream = nil
         case .memory:
             let sink = MemorySink()
             guard let pb = Self.makeMemoryIO(for: sink) else {
@@ -32,12 +37,23 @@ struct OutputContainer: ~Copyable {
             context.pointee.pb = pb
             context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
             self.sink = sink
+            self.stream = nil
+        case .stream:
+            let stream = StreamSink()
+            guard let pb = Self.makeStreamIO(for: stream) else {
+                avformat_free_context(context)
+                throw FFmpegError.outOfMemory("avio_alloc_context")
+            }
+            context.pointee.pb = pb
+            context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
+            self.sink = nil
+            self.stream = stream
         }
         self.context = context
     }
 
     deinit {
-        if self.sink != nil {
+        if self.sink != nil || self.stream != nil {
             if let pb = self.context.pointee.pb {
                 // libavformat may have replaced the buffer, so free the one it holds now.
                 av_freep(&pb.pointee.buffer)
@@ -59,13 +75,45 @@ struct OutputContainer: ~Copyable {
         guard let pb = self.context.pointee.pb else { return }
         avio_flush(pb)
         try check(pb.pointee.error, "avio_flush")
-        if self.sink == nil {
+        if self.sink == nil && self.stream == nil {
             try check(avio_closep(&self.context.pointee.pb), "avio_closep")
         }
     }
 
     /// The bytes written, for a memory destination; nil for a file.
     var bytes: [UInt8]? { self.sink?.bytes }
+
+    /// For a stream destination, the bytes muxed since the last call (after flushing libavformat's buffer).
+    func takeStreamed() -> [UInt8] {
+        guard let stream = self.stream else { return [] }
+        if let pb = self.context.pointee.pb {
+            avio_flush(pb)
+        }
+        return stream.take()
+    }
+
+    private static func makeStreamIO(for sink: StreamSink) -> UnsafeMutablePointer<AVIOContext>? {
+        let size: Int32 = 16 * 1024
+        guard let buffer = av_malloc(Int(size)) else { return nil }
+        let opaque = Unmanaged.passUnretained(sink).toOpaque()
+        // No seek callback: the muxer knows it cannot go back (an MP3 header without a Xing frame, Ogg pages
+        // as they fill).
+        let context = avio_alloc_context(
+            buffer.assumingMemoryBound(to: UInt8.self), size, 1, opaque, nil,
+            { opaque, data, count in
+                guard let opaque, let data, count >= 0 else { return cffmpeg_averror(EINVAL) }
+                let sink = Unmanaged<StreamSink>.fromOpaque(opaque).takeUnretainedValue()
+                sink.write(UnsafeRawBufferPointer(start: data, count: Int(count)))
+                return count
+            }, nil)
+        if context == nil {
+            var unused: UnsafeMutableRawPointer? = buffer
+            av_freep(&unused)
+        } else {
+            context?.pointee.seekable = 0
+        }
+        return context
+    }
 
     private static func makeMemoryIO(for sink: MemorySink) -> UnsafeMutablePointer<AVIOContext>? {
         let size: Int32 = 64 * 1024

@@ -18,8 +18,8 @@ struct Pipelines: Sendable {
     }
 
     /// A transcription pipeline for `function` (default: the configured one).
-    func transcription(function: String? = nil, language: String? = nil, concurrency: Int? = nil) throws
-        -> TranscriptionPipeline
+    func transcription(function: String? = nil, language: String? = nil, prompt: String? = nil, concurrency: Int? = nil)
+        throws -> TranscriptionPipeline
     {
         let settings = self.configuration.worker
         let resolved = try self.configuration.resolver.resolve(
@@ -31,6 +31,7 @@ struct Pipelines: Sendable {
             settings: TranscriptionPipeline.Settings(
                 chunking: chunking, concurrency: concurrency ?? settings.transcription.concurrency,
                 language: language ?? settings.transcription.language, carryPrompt: settings.transcription.carryPrompt,
-                promptMaxCharacters: settings.transcription.promptMaxCharacters, limits: settings.media.limits))
+                promptMaxCharacters: settings.transcription.promptMaxCharacters, limits: settings.media.limits,
+                initialPrompt: prompt))
     }
 }

@@ -51,11 +51,13 @@ enum SynthesizeCommand: Command {
         let pipeline = try Pipelines(configuration: context.loadConfiguration())
             .speech(function: arguments.value("--function"), voice: arguments.value("--voice"), sampleRate: rate)
         let progress = ProgressLine(console: context.console)
-        let outcome = try await pipeline.run(text, to: outputURL, format: format) { piece, done, total in
-            progress.update(
-                "\(output): pieces \(done)/\(total), \(String(format: "%.1f", piece.end)) s of audio",
-                force: done == total)
-        }
+        let outcome = try await pipeline.run(
+            text, to: outputURL, format: format,
+            onPiece: { piece, done, total in
+                progress.update(
+                    "\(output): pieces \(done)/\(total), \(String(format: "%.1f", piece.end)) s of audio",
+                    force: done == total)
+            })
         try context.console.outputJSON(
             Summary(
                 output: output, format: format.rawValue, sampleRate: outcome.file.sampleRate,

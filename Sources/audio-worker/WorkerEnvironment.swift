@@ -58,8 +58,8 @@ struct WorkerEnvironment: Sendable {
             storage: self.storage, defaultBucket: self.defaultBucket, requests: self.requests,
             encoder: pipelines.encoder,
             pipelines: JobExecutor.Pipelines(
-                transcription: { function, language in
-                    try pipelines.transcription(function: function, language: language)
+                transcription: { function, language, prompt in
+                    try pipelines.transcription(function: function, language: language, prompt: prompt)
                 },
                 speech: { function, voice, rate, speed in
                     try pipelines.speech(function: function, voice: voice, sampleRate: rate, speed: speed)

@@ -21,12 +21,12 @@ struct BadInputTests {
         let sandbox = try WorkerSandbox(apiBase: "http://127.0.0.1:9/v1")
         defer { sandbox.remove() }
 
-        let outcome = await try sandbox.run(arguments)
+        let outcome = try await sandbox.run(arguments)
 
         #expect(outcome.status == 2, "\(outcome.stderr)")
         #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
         let jobs =
-            await try JSONSerialization.jsonObject(with: Data(try sandbox.run(["jobs", "list"]).stdout.utf8)) as? [Any]
+            try await JSONSerialization.jsonObject(with: Data(try sandbox.run(["jobs", "list"]).stdout.utf8)) as? [Any]
         #expect(jobs?.count == 0, "nothing was enqueued")
     }
 

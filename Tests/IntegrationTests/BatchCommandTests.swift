@@ -27,7 +27,7 @@ struct BatchCommandTests {
         defer { sandbox.remove() }
         let source = try self.archive(in: sandbox)
 
-        let first = await try sandbox.run(["batch", source.path])
+        let first = try await sandbox.run(["batch", source.path])
 
         #expect(first.status == 1, "one file has no audio")
         #expect(first.stdout.contains("dead 1, succeeded 2"), "\(first.stdout)")
@@ -38,13 +38,13 @@ struct BatchCommandTests {
         #expect(FileManager.default.fileExists(atPath: store + "0-speech.mp3.txt"))
         #expect(try await server.requests() == 2)
 
-        let second = await try sandbox.run(["batch", source.path])
+        let second = try await sandbox.run(["batch", source.path])
 
         #expect(second.status == 1)
         #expect(second.stdout.contains("dead 1, skipped 2"), "\(second.stdout)")
         #expect(try await server.requests() == 2, "done files are not sent again")
 
-        let forced = await try sandbox.run(["batch", source.path, "--include", "*.wav", "--force"])
+        let forced = try await sandbox.run(["batch", source.path, "--include", "*.wav", "--force"])
 
         #expect(forced.status == 0, "\(forced.stdout)")
         #expect(forced.stdout.contains("succeeded 1"))
@@ -73,7 +73,7 @@ struct BatchCommandTests {
             .count
         #expect(doneBefore >= 1 && doneBefore < 8)
 
-        let resumed = await try sandbox.run(["batch", source.path])
+        let resumed = try await sandbox.run(["batch", source.path])
 
         #expect(resumed.stdout.contains("dead 1"), "\(resumed.stdout)")
         let done = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasSuffix(".json") }

@@ -144,7 +144,7 @@ struct TensorZeroGatewayTests {
 
     @Test
     func theShippedGatewayFileLoadsInTheRealGateway() async throws {
-        let outcome = await try self.load("config/tensorzero.toml")
+        let outcome = try await self.load("config/tensorzero.toml")
 
         #expect(outcome.status == 0, "\(outcome.stderr.suffix(2000))")
         #expect(outcome.stdout.contains("LOADED True"))
@@ -152,7 +152,7 @@ struct TensorZeroGatewayTests {
 
     @Test
     func theGatewayRejectsTheWorkersOwnFileSoTheCheckAboveMeansSomething() async throws {
-        let outcome = await try self.load("config/audio-worker.toml")
+        let outcome = try await self.load("config/audio-worker.toml")
 
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("unknown field"))

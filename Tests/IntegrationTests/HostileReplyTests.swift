@@ -145,7 +145,7 @@ struct HostileReplyTests {
         #expect(
             failure?.message.contains(hostile.reason) == true || failure?.description.contains(hostile.reason) == true,
             "\(failure?.description ?? "no failure")")
-        #expect(ContinuousClock.now - started < .seconds(15), "the client gives up within its timeout")
+        #expect(ContinuousClock.now - started < .seconds(60), "the client gives up; it does not hang")
 
         let function = try TestGateway.localThenCloud(
             local: bad.url + "/v1", cloud: good.url + "/v1", localRetries: 1, localTimeoutMilliseconds: 2000)

@@ -111,7 +111,7 @@ struct WorkerSandbox {
 
     /// Enqueues a transcription of `input` and returns the job id.
     func enqueue(_ input: String, extra: [String] = []) async throws -> String {
-        let outcome = await try self.run(["enqueue", "transcribe", input] + extra)
+        let outcome = try await self.run(["enqueue", "transcribe", input] + extra)
         guard outcome.status == 0,
             let job = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any],
             let id = job["id"] as? String
@@ -121,7 +121,7 @@ struct WorkerSandbox {
 
     /// The job's record, from `jobs show`.
     func job(_ id: String) async throws -> [String: Any] {
-        let outcome = await try self.run(["jobs", "show", id])
+        let outcome = try await self.run(["jobs", "show", id])
         return (try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 

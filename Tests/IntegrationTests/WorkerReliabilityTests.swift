@@ -40,7 +40,7 @@ struct WorkerReliabilityTests {
         let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nlease_s = 2\nheartbeat_s = 0.3\n")
         defer { sandbox.remove() }
         let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 10, in: sandbox.directory)
-        let id = await try sandbox.enqueue(input.path)
+        let id = try await sandbox.enqueue(input.path)
 
         let first = try ServeProcess(["serve"] + sandbox.options)
         defer { first.stop() }
@@ -54,7 +54,7 @@ struct WorkerReliabilityTests {
         defer { restart.stop() }
         #expect(try await restart.wait(seconds: 60) == 0)
 
-        let job = await try sandbox.job(id)
+        let job = try await sandbox.job(id)
         #expect(job["status"] as? String == "succeeded")
         #expect(job["attempts"] as? Int == 2)
         let chunks = ((job["result"] as? [String: Any])?["chunks"] as? [Any])?.count ?? 0
@@ -66,10 +66,10 @@ struct WorkerReliabilityTests {
         // The resumed result is the one a clean run gives.
         let clean = try WorkerSandbox(apiBase: server.apiBase)
         defer { clean.remove() }
-        let cleanID = await try clean.enqueue(input.path)
+        let cleanID = try await clean.enqueue(input.path)
         await #expect(try clean.run(["serve", "--drain"]).status == 0)
         let resumed = try self.storedTranscript(sandbox, job)
-        let reference = await try self.storedTranscript(clean, try clean.job(cleanID))
+        let reference = try await self.storedTranscript(clean, try clean.job(cleanID))
         #expect(resumed["text"] as? String == reference["text"] as? String)
         #expect(
             (resumed["segments"] as? [[String: Any]])?.map { "\($0["start"]!)-\($0["end"]!) \($0["text"]!)" }
@@ -85,12 +85,12 @@ struct WorkerReliabilityTests {
             apiBase: "http://127.0.0.1:\(port)/v1",
             worker: "[worker]\nmax_attempts = 3\nretry_base_s = 0.1\nretry_max_s = 0.3\n")
         defer { sandbox.remove() }
-        let id = await try sandbox.enqueue(WorkerProcess.fixture("speech.wav"))
+        let id = try await sandbox.enqueue(WorkerProcess.fixture("speech.wav"))
 
-        let outage = await try sandbox.run(["serve", "--drain"])
+        let outage = try await sandbox.run(["serve", "--drain"])
 
         #expect(outage.status == 0)
-        var job = await try sandbox.job(id)
+        var job = try await sandbox.job(id)
         #expect(job["status"] as? String == "dead")
         #expect(job["attempts"] as? Int == 3)
         let error = job["error"] as? [String: Any]
@@ -104,7 +104,7 @@ struct WorkerReliabilityTests {
         await #expect(try sandbox.run(["jobs", "retry", id]).status == 0)
         await #expect(try sandbox.job(id)["status"] as? String == "queued")
         await #expect(try sandbox.run(["serve", "--drain"]).status == 0)
-        job = await try sandbox.job(id)
+        job = try await sandbox.job(id)
         #expect(job["status"] as? String == "succeeded")
     }
 
@@ -114,14 +114,14 @@ struct WorkerReliabilityTests {
         defer { server.stop() }
         let sandbox = try WorkerSandbox(apiBase: server.apiBase)
         defer { sandbox.remove() }
-        let corrupt = await try sandbox.enqueue(WorkerProcess.fixture("random-bytes.mp3"))
-        let empty = await try sandbox.enqueue(WorkerProcess.fixture("empty.mp3"))
-        let good = await try sandbox.enqueue(WorkerProcess.fixture("speech.mp3"))
+        let corrupt = try await sandbox.enqueue(WorkerProcess.fixture("random-bytes.mp3"))
+        let empty = try await sandbox.enqueue(WorkerProcess.fixture("empty.mp3"))
+        let good = try await sandbox.enqueue(WorkerProcess.fixture("speech.mp3"))
 
         await #expect(try sandbox.run(["serve", "--drain"]).status == 0)
 
         for id in [corrupt, empty] {
-            let job = await try sandbox.job(id)
+            let job = try await sandbox.job(id)
             #expect(job["status"] as? String == "dead")
             #expect(job["attempts"] as? Int == 1)
             let message = (job["error"] as? [String: Any])?["message"] as? String ?? ""
@@ -175,7 +175,7 @@ struct WorkerReliabilityTests {
         let sandbox = try WorkerSandbox(apiBase: server.apiBase, worker: "[worker]\nshutdown_grace_s = \(grace)\n")
         defer { sandbox.remove() }
         let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 8, in: sandbox.directory)
-        let id = await try sandbox.enqueue(input.path)
+        let id = try await sandbox.enqueue(input.path)
         let serve = try ServeProcess(["serve"] + sandbox.options)
         defer { serve.stop() }
 
@@ -196,12 +196,12 @@ struct WorkerReliabilityTests {
     func sigtermReturnsAJobThatOutlastsTheGracePeriodToTheQueue() async throws {
         try await self.sigtermMidJob(latencyMs: 1500, grace: 0.2) { (sandbox, serve, id) async throws in
             #expect(try await serve.wait(seconds: 30) == 0)
-            var job = await try sandbox.job(id)
+            var job = try await sandbox.job(id)
             #expect(job["status"] as? String == "queued")
             #expect(job["attempts"] as? Int == 0, "a job returned at shutdown does not use up an attempt")
             #expect(serve.records.contains { $0["msg"] as? String == "job returned to the queue at shutdown" })
             await #expect(try sandbox.run(["serve", "--drain"]).status == 0)
-            job = await try sandbox.job(id)
+            job = try await sandbox.job(id)
             #expect(job["status"] as? String == "succeeded")
         }
     }

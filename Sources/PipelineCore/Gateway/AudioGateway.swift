@@ -8,12 +8,14 @@ package struct AudioGateway: Sendable {
     private let clock: any MonotonicClock
     private let random: RandomSource
     private let maxRetryAfter: Duration
+    private let metrics: Metrics?
 
-    /// Creates a gateway from its settings (`[gateway]` in the worker's file).
+    /// Creates a gateway from its settings (`[gateway]` in the worker's file); attempts are counted in `metrics`.
     package init(
         settings: WorkerConfig.Gateway, http: any HTTPClient, encoder: any AudioEncoding,
-        clock: any MonotonicClock = SystemClock()
+        clock: any MonotonicClock = SystemClock(), metrics: Metrics? = nil
     ) {
+        self.metrics = metrics
         self.http = http
         self.encoder = encoder
         self.clock = clock
@@ -72,6 +74,22 @@ package struct AudioGateway: Sendable {
             fallbacks: function.fallbacks.map(route), extras: function.extras.map { (route($0.variant), $0.position) })
         return FallbackChain(
             route: functionRoute, breaker: self.breaker, clock: self.clock, random: self.random,
-            maxRetryAfter: self.maxRetryAfter)
+            maxRetryAfter: self.maxRetryAfter, metrics: self.metrics)
+    }
+
+    /// Records each provider circuit's state as a gauge: 0 closed, 1 half-open, 2 open.
+    package func recordCircuits(in metrics: Metrics) {
+        let now = self.clock.now
+        for (key, state) in self.breaker.snapshot {
+            let value: Double
+            switch state {
+            case .closed: value = 0
+            case .halfOpen: value = 1
+            case .open(let until): value = now < until ? 2 : 1
+            }
+            metrics.set(
+                "audio_worker_circuit_state", ["provider": key], to: value,
+                help: "Each provider's circuit breaker: 0 closed, 1 half-open (a trial may go), 2 open (skipped).")
+        }
     }
 }

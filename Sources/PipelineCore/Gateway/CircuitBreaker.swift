@@ -24,6 +24,9 @@ package final class CircuitBreaker: Sendable {
         self.clock = clock
     }
 
+    /// Every circuit that has seen a request, by `model/provider`.
+    package var snapshot: [String: State] { self.states.withLock { $0 } }
+
     /// Whether a request to `key` may go out now; an open circuit past its cool-down lets exactly one through.
     package func admit(_ key: String) -> Bool {
         let now = self.clock.now

@@ -12,17 +12,19 @@ package struct FallbackChain<Client: Sendable>: Sendable {
     private let clock: any MonotonicClock
     private let random: RandomSource
     private let maxRetryAfter: Duration
+    private let metrics: Metrics?
 
-    /// Creates a chain; `breaker` is shared by every chain of the process.
+    /// Creates a chain; `breaker` is shared by every chain of the process; attempts are counted in `metrics`.
     package init(
         route: FunctionRoute<Client>, breaker: CircuitBreaker, clock: any MonotonicClock, random: RandomSource,
-        maxRetryAfter: Duration = .seconds(60)
+        maxRetryAfter: Duration = .seconds(60), metrics: Metrics? = nil
     ) {
         self.route = route
         self.breaker = breaker
         self.clock = clock
         self.random = random
         self.maxRetryAfter = maxRetryAfter
+        self.metrics = metrics
     }
 
     /// Calls `operation` on providers until one succeeds; returns its value, who served it and every attempt.
@@ -37,11 +39,12 @@ package struct FallbackChain<Client: Sendable>: Sendable {
             status: Int? = nil, since start: Duration? = nil, bytes: Int = 0, error: String? = nil
         ) {
             let latency = start.map { (self.clock.now - $0).seconds * 1000 } ?? 0
-            attempts.append(
-                GatewayAttempt(
-                    function: self.route.function, variant: variant.name, model: provider.model,
-                    provider: provider.name, outcome: outcome, status: status, latencyMilliseconds: Int(latency),
-                    bytesSent: bytes, audioSeconds: audioSeconds, error: error))
+            let attempt = GatewayAttempt(
+                function: self.route.function, variant: variant.name, model: provider.model,
+                provider: provider.name, outcome: outcome, status: status, latencyMilliseconds: Int(latency),
+                bytesSent: bytes, audioSeconds: audioSeconds, error: error)
+            attempts.append(attempt)
+            self.count(attempt, measured: start != nil)
         }
 
         var anyCalled = false
@@ -80,6 +83,11 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                         let servedBy = ServedBy(
                             function: self.route.function, variant: variant.name, model: provider.model,
                             provider: provider.name)
+                        if attempts.count > 1 {
+                            self.metrics?.increment(
+                                "audio_worker_fallbacks_total", ["function": self.route.function],
+                                help: "Requests served by a provider other than the first one tried.")
+                        }
                         return (value, servedBy, attempts)
                     } catch let failure as ProviderFailure {
                         record(
@@ -118,6 +126,29 @@ package struct FallbackChain<Client: Sendable>: Sendable {
         }
         throw GatewayError(
             function: self.route.function, reason: anyCalled ? .exhausted : .noProviders, attempts: attempts)
+    }
+
+    private func count(_ attempt: GatewayAttempt, measured: Bool) {
+        guard let metrics = self.metrics else { return }
+        let labels = [
+            "function": attempt.function, "provider": "\(attempt.model)/\(attempt.provider)",
+            "outcome": attempt.outcome.rawValue,
+        ]
+        metrics.increment(
+            "audio_worker_provider_attempts_total", labels, help: "Provider requests (and skips), by outcome.")
+        if measured {
+            metrics.observe(
+                "audio_worker_provider_latency_seconds",
+                ["function": attempt.function, "provider": labels["provider"]!],
+                Double(attempt.latencyMilliseconds) / 1000, buckets: latencyBuckets,
+                help: "Time from sending a provider request to its reply or failure.")
+        }
+        if attempt.outcome == .ok, let seconds = attempt.audioSeconds {
+            metrics.increment(
+                "audio_worker_provider_audio_seconds_total",
+                ["function": attempt.function, "provider": labels["provider"]!],
+                by: seconds, help: "Seconds of audio transcribed by each provider.")
+        }
     }
 
     /// Truncated exponential backoff with jitter: 1 s × 2^(round−1), capped, scaled by a random 50–100 %.

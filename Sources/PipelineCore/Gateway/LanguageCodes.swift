@@ -40,4 +40,18 @@ package enum LanguageCodes {
         let base = String(lowered.prefix { $0 != "-" && $0 != "_" })
         return codes.contains(base) ? base : nil
     }
+
+    /// The English name Whisper reports for `code` (`en` → `english`), as OpenAI's verbose replies name languages.
+    package static func name(for code: String) -> String? {
+        let lowered = code.lowercased()
+        // Several names share some codes; Whisper's own table names these.
+        let canonical = [
+            "es": "spanish", "ro": "romanian", "lb": "luxembourgish", "pa": "punjabi", "ps": "pashto",
+            "si": "sinhala", "nl": "dutch", "ht": "haitian creole", "my": "myanmar", "ca": "catalan",
+        ]
+        if let name = canonical[lowered] {
+            return name
+        }
+        return self.codesByName.filter { $0.value == lowered }.map(\.key).sorted().first
+    }
 }

@@ -196,3 +196,40 @@ package struct JobEventForwarder: Service {
         }
     }
 }
+
+/// An ``EventPublisher`` that counts job events in ``Metrics``: state changes by kind, and audio processed.
+package struct MetricsEventPublisher: EventPublisher {
+    private let metrics: Metrics
+
+    /// Creates a publisher counting into `metrics`.
+    package init(metrics: Metrics) {
+        self.metrics = metrics
+    }
+
+    package func publish(_ event: JobEvent) async {
+        self.metrics.increment(
+            "audio_worker_job_events_total", ["kind": event.job.kind.rawValue, "event": event.kind.rawValue],
+            help: "Job state changes seen by this process, by job kind and event.")
+        if event.kind == .succeeded, case .number(let seconds) = event.job.result?["duration"] {
+            self.metrics.increment(
+                "audio_worker_audio_seconds_total", ["kind": event.job.kind.rawValue], by: seconds,
+                help: "Seconds of audio transcribed or synthesized by finished jobs.")
+        }
+    }
+}
+
+/// Hands each event to several publishers in turn.
+package struct EventPublishers: EventPublisher {
+    private let publishers: [any EventPublisher]
+
+    /// Creates a fan-out over `publishers`.
+    package init(_ publishers: [any EventPublisher]) {
+        self.publishers = publishers
+    }
+
+    package func publish(_ event: JobEvent) async {
+        for publisher in self.publishers {
+            await publisher.publish(event)
+        }
+    }
+}

@@ -6,8 +6,9 @@ import Synchronization
 package struct JobExecutor: Sendable {
     /// Builds pipelines for a job's options; the composition root supplies the concrete ones.
     package struct Pipelines: Sendable {
-        /// A transcription pipeline for a function and language (nil: the configured defaults).
-        package var transcription: @Sendable (_ function: String?, _ language: String?) throws -> TranscriptionPipeline
+        /// A transcription pipeline for a function, language and prompt (nil: the configured defaults).
+        package var transcription:
+            @Sendable (_ function: String?, _ language: String?, _ prompt: String?) throws -> TranscriptionPipeline
         /// A speech pipeline for a function, voice, rate and speed (nil: the configured defaults).
         package var speech:
             @Sendable (_ function: String?, _ voice: String?, _ sampleRate: Int?, _ speed: Double?) throws
@@ -15,7 +16,7 @@ package struct JobExecutor: Sendable {
 
         /// Creates the factories.
         package init(
-            transcription: @escaping @Sendable (String?, String?) throws -> TranscriptionPipeline,
+            transcription: @escaping @Sendable (String?, String?, String?) throws -> TranscriptionPipeline,
             speech: @escaping @Sendable (String?, String?, Int?, Double?) throws -> SpeechPipeline
         ) {
             self.transcription = transcription
@@ -46,12 +47,15 @@ package struct JobExecutor: Sendable {
     private let encoder: any AudioEncoding
     private let pipelines: Pipelines
     private let scratch: URL
+    private let liveAudio: LiveAudio?
 
-    /// Creates an executor; jobs that name no bucket use `defaultBucket`; temporary files go under `scratch`.
+    /// Creates an executor; jobs that name no bucket use `defaultBucket`; temporary files go under `scratch`;
+    /// speech is also handed to `liveAudio`'s listeners as it is written.
     package init(
         storage: any ObjectStorage, defaultBucket: String, requests: JobRequests, encoder: any AudioEncoding,
-        pipelines: Pipelines, scratch: URL = FileManager.default.temporaryDirectory
+        pipelines: Pipelines, scratch: URL = FileManager.default.temporaryDirectory, liveAudio: LiveAudio? = nil
     ) {
+        self.liveAudio = liveAudio
         self.storage = storage
         self.defaultBucket = defaultBucket
         self.requests = requests
@@ -82,7 +86,7 @@ package struct JobExecutor: Sendable {
     {
         let formats = spec.formats.compactMap(TranscriptFormat.init(rawValue:))
         let store = try self.storage.bucket(spec.bucket ?? self.defaultBucket)
-        let pipeline = try self.pipelines.transcription(spec.function, spec.language)
+        let pipeline = try self.pipelines.transcription(spec.function, spec.language, spec.prompt)
         let (input, isTemporary) = try await self.fetch(spec.input, from: store)
         defer {
             if isTemporary {
@@ -163,7 +167,13 @@ package struct JobExecutor: Sendable {
         let pipeline = try self.pipelines.speech(spec.function, spec.voice, spec.sampleRate, spec.speed)
         let file = self.scratch.appendingPathComponent("audio-worker-\(UUID().uuidString).\(format.fileExtension)")
         defer { try? FileManager.default.removeItem(at: file) }
-        let outcome = try await pipeline.run(spec.text, to: file, format: format) { _, done, total in
+        let bucket = spec.bucket ?? self.defaultBucket
+        var onAudio: (@Sendable ([Float]) -> Void)? = nil
+        if let live = self.liveAudio, live.isListened(bucket: bucket, outputKey: spec.outputKey) {
+            onAudio = { samples in live.feed(bucket: bucket, outputKey: spec.outputKey, samples) }
+        }
+        defer { self.liveAudio?.finish(bucket: bucket, outputKey: spec.outputKey) }
+        let outcome = try await pipeline.run(spec.text, to: file, format: format, onAudio: onAudio) { _, done, total in
             reporter.progress(JobProgress(done: done, total: total), nil)
         }
         try await store.put(spec.outputKey, from: file, contentType: format.mimeType)

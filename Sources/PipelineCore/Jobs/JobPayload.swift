@@ -47,6 +47,8 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
     package var language: String?
     /// The gateway function to call; nil for the configured default.
     package var function: String?
+    /// Text that guides spelling and style, sent with every chunk (OpenAI's `prompt`).
+    package var prompt: String?
     /// Transcript formats to write: any of `json`, `srt`, `vtt`, `txt`.
     package var formats: [String]
     /// Where to store the decoded 16 kHz mono WAV, if wanted (ffmpeg-whisper's `out_audio_key`).
@@ -79,7 +81,7 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case bucket, input, language, function, formats, namespace
+        case bucket, input, language, function, prompt, formats, namespace
         case outAudioKey = "out_audio_key"
         case outputPrefix = "output_prefix"
         case videoID = "video_id"

@@ -83,6 +83,9 @@ package struct JobRequests: Sendable {
             try Self.checkKey(key, field: "out_audio_key")
         }
         try self.checkFunction(spec.function, as: .transcription)
+        if let prompt = spec.prompt, prompt.utf8.count > 4096 {
+            throw RequestError(field: "prompt", "a prompt is at most 4096 bytes")
+        }
         for (field, value) in [
             ("video_id", spec.videoID), ("namespace", spec.namespace), ("context_id", spec.contextID),
         ] {

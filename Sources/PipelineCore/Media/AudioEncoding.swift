@@ -12,6 +12,31 @@ package protocol AudioEncoding: Sendable {
     /// by ``AudioWriter/finish()``; ``AudioWriter/abandon()`` removes it.
     func openWriter(to file: URL, sampleRate: Int, as format: AudioFileFormat, outputRate: Int) async throws
         -> AudioWriter
+
+    /// Opens a stream that encodes samples (at `sampleRate`) as they are pushed and hands back the bytes ready so
+    /// far, for sending while encoding: WAV with an open-ended header, raw PCM, MP3, Ogg/Opus, FLAC, and for `m4a`
+    /// AAC in ADTS frames (an MP4 index needs the whole file).
+    func openStream(sampleRate: Int, as format: AudioFileFormat, outputRate: Int) async throws -> AudioStreamWriter
+}
+
+/// An encode whose bytes are handed over as they are produced.
+package struct AudioStreamWriter: Sendable {
+    private let writeSamples: @Sendable ([Float]) async throws -> Data
+    private let finishStream: @Sendable () async throws -> Data
+
+    /// Creates a stream from its operations.
+    package init(
+        write: @escaping @Sendable ([Float]) async throws -> Data, finish: @escaping @Sendable () async throws -> Data
+    ) {
+        self.writeSamples = write
+        self.finishStream = finish
+    }
+
+    /// Encodes `samples` and returns the bytes ready to send (possibly none yet).
+    package func write(_ samples: [Float]) async throws -> Data { try await self.writeSamples(samples) }
+
+    /// Flushes the encoder and returns the last bytes.
+    package func finish() async throws -> Data { try await self.finishStream() }
 }
 
 extension AudioEncoding {

@@ -97,14 +97,24 @@ package struct SpeechPipeline: Sendable {
         return pieces
     }
 
-    /// Synthesizes `text` into `file` in `format`; `onPiece` is called as each piece is written.
+    /// Synthesizes `text` into `file` in `format`; `onPiece` is called as each piece is written, and `onAudio` with
+    /// every block of samples written, in order (the pieces and the pauses between them), at the output rate.
     package func run(
         _ text: String, to file: URL, format: AudioFileFormat,
+        onAudio: (@Sendable ([Float]) -> Void)? = nil,
         onPiece: @escaping @Sendable (Piece, _ done: Int, _ total: Int) async throws -> Void = { _, _, _ in }
     ) async throws -> Outcome {
         let pieces = try self.pieces(of: text)
-        let writer = try await self.encoder.openWriter(
+        let fileWriter = try await self.encoder.openWriter(
             to: file, sampleRate: self.settings.sampleRate, as: format, outputRate: self.settings.sampleRate)
+        var writer = fileWriter
+        if let onAudio {
+            writer = AudioWriter(
+                write: { samples in
+                    try await fileWriter.write(samples)
+                    onAudio(samples)
+                }, finish: { try await fileWriter.finish() }, abandon: { fileWriter.abandon() })
+        }
         do {
             let written = try await self.synthesize(pieces, into: writer, onPiece: onPiece)
             let encoded = try await writer.finish()

@@ -69,7 +69,12 @@ package struct TranscriptStitcher: Sendable {
             segments += pieces
         }
         segments = self.mergedAcrossBoundaries(segments, boundaries: boundaries.map(\.index))
-        segments = Self.collapsedRepeatedSegments(segments, dropped: &outcome.droppedRepetitions)
+        // The chunker's speech ranges on the stream's time line, to tell a loop over silence from speech that
+        // really repeats (a chorus, a refrain, a recording played twice).
+        let speech = chunks.flatMap { chunk in
+            chunk.speech.map { ($0.lowerBound + chunk.startSeconds)...($0.upperBound + chunk.startSeconds) }
+        }
+        segments = self.collapsedRepeatedSegments(segments, speech: speech, dropped: &outcome.droppedRepetitions)
         segments = Self.monotonic(segments)
         let words = segments.flatMap { $0.words ?? [] }
         let languages = chunks.compactMap(\.transcript.language)
@@ -223,9 +228,10 @@ package struct TranscriptStitcher: Sendable {
         return result
     }
 
-    /// Drops the third and later copies of a segment text repeated back to back (a loop across segments).
-    private static func collapsedRepeatedSegments(
-        _ segments: [TranscriptSegment], dropped: inout Int
+    /// Drops the third and later copies of a segment text repeated back to back (a loop across segments), unless
+    /// the copy lies over speech: audio that says the same thing again is transcribed again.
+    private func collapsedRepeatedSegments(
+        _ segments: [TranscriptSegment], speech: [ClosedRange<Double>], dropped: inout Int
     ) -> [TranscriptSegment] {
         var result: [TranscriptSegment] = []
         var run = 0
@@ -234,7 +240,7 @@ package struct TranscriptStitcher: Sendable {
                 SilenceHallucinations.normalize(last.text) == SilenceHallucinations.normalize(segment.text)
             {
                 run += 1
-                if run >= 2 {
+                if run >= 2 && Self.share(of: segment, in: speech) < self.settings.hallucinationSpeechShare {
                     dropped += 1
                     continue
                 }
@@ -244,6 +250,16 @@ package struct TranscriptStitcher: Sendable {
             result.append(segment)
         }
         return result
+    }
+
+    /// The share of a segment's time covered by `speech` (ranges on the stream's time line).
+    private static func share(of segment: TranscriptSegment, in speech: [ClosedRange<Double>]) -> Double {
+        let duration = segment.end - segment.start
+        guard duration > 0 else { return 0 }
+        let covered = speech.reduce(0.0) { total, range in
+            total + max(0, min(range.upperBound, segment.end) - max(range.lowerBound, segment.start))
+        }
+        return covered / duration
     }
 
     /// Sorts by start, makes every end at least its start and at most the next start, and numbers the segments.

@@ -18,14 +18,18 @@ package struct TranscriptionPipeline: Sendable {
         package var carryPrompt: Bool
         /// The longest carried prompt, in characters.
         package var promptMaxCharacters: Int
+        /// A prompt sent with every chunk that has no carried one (OpenAI's `prompt`: spelling, names, style).
+        package var initialPrompt: String?
         /// Bounds on the input.
         package var limits: MediaLimits
 
         /// Creates settings.
         package init(
             chunking: Chunker.Settings = Chunker.Settings(), concurrency: Int = 4, language: String? = nil,
-            carryPrompt: Bool = false, promptMaxCharacters: Int = 800, limits: MediaLimits = MediaLimits()
+            carryPrompt: Bool = false, promptMaxCharacters: Int = 800, limits: MediaLimits = MediaLimits(),
+            initialPrompt: String? = nil
         ) {
+            self.initialPrompt = initialPrompt
             self.chunking = chunking
             self.concurrency = max(concurrency, 1)
             self.language = language
@@ -133,7 +137,9 @@ package struct TranscriptionPipeline: Sendable {
                 }
                 let prompt =
                     self.settings.carryPrompt
-                    ? previousText.map { String($0.suffix(self.settings.promptMaxCharacters)) } : nil
+                    ? previousText.map { String($0.suffix(self.settings.promptMaxCharacters)) }
+                        ?? self.settings.initialPrompt
+                    : self.settings.initialPrompt
                 group.addTask { try await self.transcribe(chunk, prompt: prompt) }
                 inFlight += 1
             }

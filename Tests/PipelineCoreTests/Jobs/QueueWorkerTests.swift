@@ -55,7 +55,7 @@ struct QueueWorkerTests {
             storage: self.storage, defaultBucket: "assets",
             requests: JobRequests(configuration: Configuration.builtIn()), encoder: NoEncoder(),
             pipelines: JobExecutor.Pipelines(
-                transcription: { _, _ in
+                transcription: { _, _, _ in
                     TranscriptionPipeline(
                         decoder: decoder ?? ArrayDecoder(samples: samples), transcriber: transcriber,
                         settings: TranscriptionPipeline.Settings())
@@ -262,6 +262,10 @@ struct NoEncoder: AudioEncoding {
         -> AudioWriter
     {
         throw MediaError(.invalidArgument, input: file.path, reason: "tests write no audio")
+    }
+
+    func openStream(sampleRate: Int, as format: AudioFileFormat, outputRate: Int) async throws -> AudioStreamWriter {
+        throw MediaError(.invalidArgument, input: "<stream>", reason: "tests write no audio")
     }
 }
 

@@ -100,6 +100,39 @@ struct TranscriptStitcherTests {
     }
 
     @Test
+    func aSegmentRepeatedOverSilenceIsALoopButRepeatedSpeechIsKept() {
+        let sentence = "The quick brown fox jumps over the lazy dog."
+        // Four copies said aloud (a recording played four times), as the real Whisper transcribes them.
+        let spoken = [
+            self.chunk(
+                0, 0, 22, [self.segment(0, 10, sentence), self.segment(11.5, 21.5, sentence)],
+                speech: [0...10, 11.5...21.5]),
+            self.chunk(
+                1, 22, 44, [self.segment(0, 10, sentence), self.segment(11.5, 21.5, sentence)],
+                speech: [0...10, 11.5...21.5]),
+        ]
+        // The same text looping on over a quiet stretch.
+        let looping = [
+            self.chunk(
+                0, 0, 30,
+                [
+                    self.segment(0, 4, "The meeting is adjourned now."),
+                    self.segment(4, 8, "The meeting is adjourned now."),
+                    self.segment(8, 12, "The meeting is adjourned now."),
+                    self.segment(12, 16, "The meeting is adjourned now."),
+                ], speech: [0...4, 4...8])
+        ]
+
+        let heard = TranscriptStitcher().stitch(spoken)
+        let loop = TranscriptStitcher().stitch(looping)
+
+        #expect(heard.transcript.segments.count == 4, "each spoken copy stays")
+        #expect(heard.droppedRepetitions == 0)
+        #expect(loop.transcript.segments.count == 2, "the copies over silence go")
+        #expect(loop.droppedRepetitions == 2)
+    }
+
+    @Test
     func aKnownHallucinationOverSilenceIsDroppedButKeptOverSpeech() {
         let chunks = [
             self.chunk(
