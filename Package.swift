@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "AudioMedia", dependencies: ["CFFmpeg", "PipelineCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "audio-worker",
-            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP"],
+            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP", "HTTPAPI", "S3Storage"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

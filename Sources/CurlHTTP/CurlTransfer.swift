@@ -93,7 +93,8 @@ final class CurlTransfer: Sendable {
             let result = Self.outcome(code, status: status, state: state, request: self.request)
             return (continuation, result)
         }
-        if case .failure = result, case .file(let url, _) = self.request.destination {
+        // A failure, or an error status whose body went to memory, leaves no file behind.
+        if case .file(let url, _) = self.request.destination, (try? result.get())?.bodyFile == nil {
             try? FileManager.default.removeItem(at: url)
         }
         continuation?.resume(with: result)
@@ -195,11 +196,6 @@ final class CurlTransfer: Sendable {
         _ = ccurl_set_write_callback(handle, curlWrite)
         _ = ccurl_set_pointer(handle, CURLOPT_HEADERDATA, context)
         _ = ccurl_set_header_callback(handle, curlHeader)
-        if let signature = request.signature {
-            _ = ccurl_set_string(handle, CURLOPT_AWS_SIGV4, "aws:amz:\(signature.region):\(signature.service)")
-            _ = ccurl_set_string(handle, CURLOPT_USERNAME, signature.accessKey)
-            _ = ccurl_set_string(handle, CURLOPT_PASSWORD, signature.secretKey.reveal())
-        }
         let bodyLength = curl_off_t(request.body.count)
         switch request.method {
         case .get:

@@ -151,6 +151,17 @@ package final class SQLiteJobQueue: WorkQueue, JobLedger {
         return job
     }
 
+    /// A signal bumped by every write to the database, by any process; nil where no watcher can run.
+    package func watchChanges() -> ChangeSignal? {
+        let watcher = self.watcher.withLock { watcher -> DatabaseWatcher? in
+            if watcher == nil {
+                watcher = .some(DatabaseWatcher.start(databasePath: self.path))
+            }
+            return watcher ?? nil
+        }
+        return watcher?.signal
+    }
+
     // MARK: helpers
 
     /// This instance's own change signal, and the watcher's once it runs (started on the first wait).

@@ -11,10 +11,10 @@ struct Pipelines: Sendable {
     let encoder: any AudioEncoding = FFmpegAudioEncoder()
     let gateway: AudioGateway
 
-    init(configuration: Configuration) {
+    init(configuration: Configuration, metrics: Metrics? = nil) {
         self.configuration = configuration
         self.gateway = AudioGateway(
-            settings: configuration.worker.gateway, http: CurlHTTPClient(), encoder: self.encoder)
+            settings: configuration.worker.gateway, http: CurlHTTPClient(), encoder: self.encoder, metrics: metrics)
     }
 
     /// A transcription pipeline for `function` (default: the configured one).

@@ -1,18 +1,30 @@
 import Foundation
+import HTTPAPI
 import PipelineCore
 
-/// `audio-worker serve`: the queue worker.
+/// `audio-worker serve`: the queue worker and the HTTP API, in one process under one shutdown signal.
 enum ServeCommand: Command {
     static let name = "serve"
-    static let summary = "work jobs from the queue (SIGTERM: finish running jobs, return the rest)"
-    static let usage =
-        "audio-worker serve [--data-dir DIR] [--concurrency N] [--drain] [--drain-wait S] [--log json|text]"
+    static let summary = "work jobs from the queue and serve the HTTP API (SIGTERM: finish requests and jobs)"
+    static let usage = """
+        audio-worker serve [--listen HOST:PORT | --no-api] [--workers N] [--concurrency N] [--drain] [--drain-wait S]
+               [--log json|text] [--data-dir DIR]
+        (--workers 0 serves the API only, for a queue that other processes work)
+        """
     static let specification = CommandLineArguments.Specification(
-        valueOptions: ["--concurrency", "--drain-wait", "--log"], flags: ["--drain"])
+        valueOptions: ["--concurrency", "--drain-wait", "--log", "--listen", "--workers"],
+        flags: ["--drain", "--no-api"])
 
     static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
         let concurrency = try arguments.integer("--concurrency", in: 1...256)
+        let workers = try arguments.integer("--workers", in: 0...1) ?? 1
         let drainWait = try arguments.number("--drain-wait", in: 0...86_400) ?? 60
+        let drain = arguments.flag("--drain")
+        // A draining run is a batch: it has no API unless one is asked for.
+        let serveAPI = !arguments.flag("--no-api") && (!drain || arguments.value("--listen") != nil)
+        guard workers > 0 || serveAPI else {
+            throw UsageError("--workers 0 with no API would do nothing")
+        }
         let sink: any LogSink
         switch arguments.value("--log") ?? "json" {
         case "json": sink = JSONLinesLogSink()
@@ -24,20 +36,38 @@ enum ServeCommand: Command {
         let sources = SignalHandling.install(shutdown) { exit(130) }
         defer { withExtendedLifetime(sources) {} }
         let logger = Logger(sink: sink).with("data_dir", environment.dataDirectory.path)
-        // Started in this order, stopped in reverse: the worker finishes its jobs while the forwarder still
-        // announces them.
+        // Started in this order, stopped in reverse: the API stops taking requests and finishes its waits while
+        // the worker still runs their jobs; the worker finishes its jobs while the forwarder still announces them.
+        var members: [ServiceGroup.Member] = []
         let eventsShutdown = ShutdownSignal()
-        let workerShutdown = ShutdownSignal()
-        let forwarder = JobEventForwarder(
-            events: environment.events, publisher: LoggingEventPublisher(logger: logger), shutdown: eventsShutdown)
-        let worker = environment.worker(
-            concurrency: concurrency, drain: arguments.flag("--drain"),
-            drainWait: .milliseconds(Int64(drainWait * 1000)), logger: logger, shutdown: workerShutdown)
+        let publisher = EventPublishers([
+            LoggingEventPublisher(logger: logger), MetricsEventPublisher(metrics: environment.metrics),
+        ])
+        members.append(
+            ServiceGroup.Member(
+                JobEventForwarder(events: environment.events, publisher: publisher, shutdown: eventsShutdown),
+                shutdown: eventsShutdown))
+        if workers > 0 {
+            let workerShutdown = ShutdownSignal()
+            let worker = environment.worker(
+                concurrency: concurrency, drain: drain, drainWait: .milliseconds(Int64(drainWait * 1000)),
+                logger: logger, shutdown: workerShutdown)
+            members.append(ServiceGroup.Member(worker, shutdown: workerShutdown))
+        }
+        if serveAPI {
+            let listen = arguments.value("--listen") ?? environment.configuration.worker.http.listen
+            let apiShutdown = ShutdownSignal()
+            let server = try environment.apiServer(listen: listen, logger: logger, shutdown: apiShutdown)
+            logger.info(
+                "http listening",
+                [
+                    "address": .string(listen), "port": .number(Double(server.port)),
+                    "version": .string(AudioWorker.version),
+                ])
+            members.append(ServiceGroup.Member(server, shutdown: apiShutdown))
+        }
         try await ServiceGroup(
-            [
-                ServiceGroup.Member(forwarder, shutdown: eventsShutdown),
-                ServiceGroup.Member(worker, shutdown: workerShutdown),
-            ], shutdown: shutdown, grace: environment.configuration.worker.worker.shutdownGrace, logger: logger
+            members, shutdown: shutdown, grace: environment.configuration.worker.worker.shutdownGrace, logger: logger
         ).run()
         return 0
     }

@@ -1,5 +1,7 @@
+import CurlHTTP
 import Foundation
 import PipelineCore
+import S3Storage
 import SQLiteQueue
 
 /// The composition root's deployment: the job backend, the storage, the pipelines and the event hub, chosen from
@@ -12,6 +14,8 @@ struct WorkerEnvironment: Sendable {
     let pipelines: Pipelines
     let events: JobEvents
     let requests: JobRequests
+    let metrics: Metrics
+    let liveAudio: LiveAudio
 
     /// Opens (creating) `DATA/queue.sqlite` and the store.
     static func open(_ context: CommandContext) async throws -> WorkerEnvironment {
@@ -30,15 +34,49 @@ struct WorkerEnvironment: Sendable {
         let queue = try await SQLiteJobQueue.open(
             path: directory.appendingPathComponent("queue.sqlite").path, visibility: worker.lease,
             maxAttempts: worker.maxAttempts)
+        let metrics = Metrics()
         return WorkerEnvironment(
             configuration: configuration, dataDirectory: directory, queue: queue,
-            storage: FileSystemStorage(root: directory.appendingPathComponent("store")),
-            pipelines: Pipelines(configuration: configuration), events: JobEvents(),
-            requests: JobRequests(configuration: configuration))
+            storage: try Self.storage(configuration, dataDirectory: directory),
+            pipelines: Pipelines(configuration: configuration, metrics: metrics), events: JobEvents(),
+            requests: JobRequests(configuration: configuration), metrics: metrics, liveAudio: LiveAudio())
     }
 
-    /// The queue and ledger.
-    var backend: JobBackend { JobBackend(queue: self.queue, ledger: self.queue) }
+    /// The configured object storage: the file store under the data directory, or S3 / MinIO.
+    static func storage(_ configuration: Configuration, dataDirectory: URL) throws -> any ObjectStorage {
+        let settings = configuration.worker.storage
+        switch settings.backend {
+        case .file:
+            return FileSystemStorage(root: dataDirectory.appendingPathComponent("store"))
+        case .s3:
+            guard let endpointText = settings.endpoint, !endpointText.isEmpty else {
+                throw ConfigError(
+                    file: configuration.workerFile,
+                    message: "[storage] backend is s3 but no endpoint is set (MINIO_ENDPOINT or [storage] endpoint)")
+            }
+            func credential(_ location: CredentialLocation, _ what: String) throws -> Secret {
+                switch location.resolve(environment: configuration.environment) {
+                case .success(let key?): return key
+                case .success(nil): return Secret("")
+                case .failure(let problem):
+                    throw ConfigError(file: configuration.workerFile, message: "[storage] \(what): \(problem.reason)")
+                }
+            }
+            let endpoint = try S3Endpoint(parsing: endpointText, secure: settings.secure)
+            let scratch = dataDirectory.appendingPathComponent("s3-scratch", isDirectory: true)
+            var s3 = S3Settings(
+                endpoint: endpoint, accessKey: try credential(settings.accessKey, "access key").reveal(),
+                secretKey: try credential(settings.secretKey, "secret key"), region: settings.region,
+                scratchDirectory: scratch)
+            s3.multipartThreshold = settings.multipartThreshold
+            s3.partSize = settings.partSize
+            s3.maxObjectBytes = configuration.worker.media.limits.maxInputBytes ?? s3.maxObjectBytes
+            return S3Storage(settings: s3, client: CurlHTTPClient(), logger: .silent)
+        }
+    }
+
+    /// The queue and ledger, with the database's change signal for waiters in processes without a worker.
+    var backend: JobBackend { JobBackend(queue: self.queue, ledger: self.queue, changes: self.queue.watchChanges()) }
 
     /// The way in for submissions, cancels and retries.
     var control: JobControl { JobControl(backend: self.backend, events: self.events, requests: self.requests) }
@@ -63,7 +101,7 @@ struct WorkerEnvironment: Sendable {
                 },
                 speech: { function, voice, rate, speed in
                     try pipelines.speech(function: function, voice: voice, sampleRate: rate, speed: speed)
-                }))
+                }), liveAudio: self.liveAudio)
     }
 
     /// A worker over this environment's queue.

@@ -42,7 +42,7 @@ struct WorkerReliabilityTests {
         let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 10, in: sandbox.directory)
         let id = try await sandbox.enqueue(input.path)
 
-        let first = try ServeProcess(["serve"] + sandbox.options)
+        let first = try ServeProcess(["serve", "--no-api"] + sandbox.options)
         defer { first.stop() }
         try await self.waitUntil { try await self.checkpoints(sandbox, id) >= 2 }
         first.send(SIGKILL)
@@ -176,7 +176,7 @@ struct WorkerReliabilityTests {
         defer { sandbox.remove() }
         let input = try await TranscriptionIntegrationTests.repeatedSpeech(copies: 8, in: sandbox.directory)
         let id = try await sandbox.enqueue(input.path)
-        let serve = try ServeProcess(["serve"] + sandbox.options)
+        let serve = try ServeProcess(["serve", "--no-api"] + sandbox.options)
         defer { serve.stop() }
 
         try await self.waitUntil { try await self.checkpoints(sandbox, id) >= 1 }

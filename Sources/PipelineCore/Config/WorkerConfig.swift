@@ -25,6 +25,39 @@ package struct WorkerConfig: Sendable, Equatable {
         package var shutdownGrace: Duration = .seconds(30)
     }
 
+    /// The HTTP API's settings (`[http]`).
+    package struct HTTP: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
+        /// Where `serve` listens: `HOST:PORT` (`AUDIO_WORKER_LISTEN`); the container uses `0.0.0.0:8078`.
+        package var listen = "127.0.0.1:8078"
+        /// Where the API key comes from (`AUDIO_WORKER_API_KEY`, or a `path::` file); with none, no key is asked.
+        package var apiKey = CredentialLocation.environment("AUDIO_WORKER_API_KEY")
+        /// Whether `/healthz` answers without the key.
+        package var openHealth = true
+        /// Whether `/metrics` answers without the key.
+        package var openMetrics = true
+        /// The largest request body, in bytes (uploads are streamed to disk).
+        package var maxBodyBytes: Int64 = 1 << 30
+        /// How long a synchronous route waits for its job.
+        package var syncTimeout: Duration = .seconds(1200)
+        /// Synchronous requests that may wait at once.
+        package var maxWaiting = 256
+        /// Connections open at once.
+        package var maxConnections = 1024
+        /// Connections one client address may hold (0: no cap).
+        package var maxConnectionsPerAddress = 0
+        /// How long a request's head may take.
+        package var headerTimeout: Duration = .seconds(10)
+        /// How long a body may take after its head.
+        package var bodyTimeout: Duration = .seconds(300)
+        /// How long a connection may stay silent.
+        package var idleTimeout: Duration = .seconds(60)
+        /// libmicrohttpd's polling threads.
+        package var threads = 4
+    }
+
     /// Object storage settings (`[storage]`).
     package struct Storage: Sendable, Equatable {
         /// The built-in defaults.
@@ -148,6 +181,8 @@ package struct WorkerConfig: Sendable, Equatable {
     package var gateway = Gateway()
     /// `[storage]`.
     package var storage = Storage()
+    /// `[http]`.
+    package var http = HTTP()
     /// `[models.M]`: audio settings for gateway models' providers, or whole models the gateway cannot express.
     package var models: [String: ModelConfig] = [:]
     /// `[functions.F.variants.V]`: extra variants per function.
@@ -160,7 +195,7 @@ package struct WorkerConfig: Sendable, Equatable {
     package init(_ root: ConfigTable) throws(ConfigError) {
         try root.rejectUnknownKeys(
             allowing: [
-                "gateway_config", "worker", "media", "transcription", "speech", "gateway", "storage", "models",
+                "gateway_config", "worker", "media", "transcription", "speech", "gateway", "storage", "http", "models",
                 "functions",
             ])
         self.gatewayConfig = try root.string("gateway_config")
@@ -181,6 +216,9 @@ package struct WorkerConfig: Sendable, Equatable {
         }
         if let table = try root.table("storage") {
             try self.readStorage(table)
+        }
+        if let table = try root.table("http") {
+            try self.readHTTP(table)
         }
         if let models = try root.table("models") {
             for (name, table) in try models.subtables() {
@@ -222,11 +260,18 @@ package struct WorkerConfig: Sendable, Equatable {
             }
             self.storage.secure = value
         }
-        if let region = environment["MINIO_REGION"], !region.isEmpty {
+        if let region = environment["MINIO_REGION"] ?? environment["AWS_REGION"], !region.isEmpty {
             self.storage.region = region
         }
         if let bucket = environment["AUDIO_WORKER_BUCKET"], !bucket.isEmpty {
             self.storage.bucket = bucket
+        }
+        if let listen = environment["AUDIO_WORKER_LISTEN"], !listen.isEmpty {
+            guard Self.isListenAddress(listen) else {
+                throw ConfigError(
+                    file: "environment", message: "AUDIO_WORKER_LISTEN must be HOST:PORT, not '\(listen)'")
+            }
+            self.http.listen = listen
         }
         if let directory = environment["AUDIO_WORKER_DATA"], !directory.isEmpty {
             self.worker.dataDirectory = directory
@@ -257,6 +302,14 @@ package struct WorkerConfig: Sendable, Equatable {
             overrides[parts[0], default: [:]][parts[1]] = value
         }
         return overrides
+    }
+
+    /// Whether `text` is `HOST:PORT` (`[::1]:8078` for IPv6), with a port in 0...65535.
+    package static func isListenAddress(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return false }
+        return !text[..<colon].isEmpty
     }
 
     /// `true`/`false` as environment variables spell them (`1`, `yes`, `on`, ...).
@@ -390,6 +443,42 @@ package struct WorkerConfig: Sendable, Equatable {
         if let megabytes = try table.number("part_mb", in: 5...5000) {
             self.storage.partSize = Int64(megabytes * 1_048_576)
         }
+    }
+
+    private mutating func readHTTP(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: [
+            "listen", "api_key_location", "open_health", "open_metrics", "max_body_mb", "sync_timeout_s", "max_waiting",
+            "max_connections", "max_connections_per_address", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
+            "threads",
+        ])
+        if let listen = try table.string("listen") {
+            guard Self.isListenAddress(listen) else { throw table.error("listen", "listen is HOST:PORT") }
+            self.http.listen = listen
+        }
+        if let text = try table.string("api_key_location") {
+            guard let location = CredentialLocation(parsing: text) else {
+                throw table.error("api_key_location", "api_key_location must be env::VAR, path::FILE or none")
+            }
+            self.http.apiKey = location
+        }
+        self.http.openHealth = try table.bool("open_health") ?? self.http.openHealth
+        self.http.openMetrics = try table.bool("open_metrics") ?? self.http.openMetrics
+        if let megabytes = try table.number("max_body_mb", in: 0.001...1_000_000) {
+            self.http.maxBodyBytes = Int64(megabytes * 1_048_576)
+        }
+        self.http.syncTimeout =
+            try table.number("sync_timeout_s", in: 1...86_400).map { .seconds($0) } ?? self.http.syncTimeout
+        self.http.maxWaiting = try table.integer("max_waiting", in: 1...100_000) ?? self.http.maxWaiting
+        self.http.maxConnections = try table.integer("max_connections", in: 1...1_000_000) ?? self.http.maxConnections
+        self.http.maxConnectionsPerAddress =
+            try table.integer("max_connections_per_address", in: 0...1_000_000) ?? self.http.maxConnectionsPerAddress
+        self.http.headerTimeout =
+            try table.number("header_timeout_s", in: 0.1...3600).map { .seconds($0) } ?? self.http.headerTimeout
+        self.http.bodyTimeout =
+            try table.number("body_timeout_s", in: 0.1...86_400).map { .seconds($0) } ?? self.http.bodyTimeout
+        self.http.idleTimeout =
+            try table.number("idle_timeout_s", in: 1...86_400).map { .seconds($0) } ?? self.http.idleTimeout
+        self.http.threads = try table.integer("threads", in: 1...64) ?? self.http.threads
     }
 
     private mutating func readGateway(_ table: ConfigTable) throws(ConfigError) {

@@ -43,28 +43,9 @@ package enum HTTPResponseDestination: Sendable {
     /// Into ``HTTPResponse/body``, up to `maxBytes`.
     case memory(maxBytes: Int)
     /// Into a new file at the URL (replaced if it exists), up to `maxBytes`; the body in memory stays empty unless
-    /// the status is not 2xx, when up to 64 KiB of the error body is kept in memory instead, for its message.
+    /// the status is not 2xx, when up to 64 KiB of the error body is kept in memory instead, for its message, and
+    /// the file is removed.
     case file(URL, maxBytes: Int64)
-}
-
-/// AWS Signature Version 4 for a request, which the client computes over the request as sent.
-package struct AWSSignature: Sendable {
-    /// The region, such as `us-east-1`.
-    package var region: String
-    /// The service, such as `s3`.
-    package var service: String
-    /// The access key id.
-    package var accessKey: String
-    /// The secret key; never printed.
-    package var secretKey: Secret
-
-    /// Creates a signature setting.
-    package init(region: String, service: String, accessKey: String, secretKey: Secret) {
-        self.region = region
-        self.service = service
-        self.accessKey = accessKey
-        self.secretKey = secretKey
-    }
 }
 
 /// An HTTP request.
@@ -81,8 +62,6 @@ package struct HTTPRequest: Sendable {
     package var timeout: Duration
     /// Where the response body goes.
     package var destination: HTTPResponseDestination
-    /// Signs the request with AWS Signature Version 4, when set.
-    package var signature: AWSSignature?
 
     /// Creates a request whose response body is kept in memory, up to `maxResponseBytes`.
     package init(

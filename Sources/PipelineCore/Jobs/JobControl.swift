@@ -80,6 +80,20 @@ package struct JobControl: Sendable {
                 try await Task.sleep(for: timeout)
                 return nil
             }
+            if let changes = self.backend.changes {
+                // Another process may run the job (an API-only node): its writes wake this, and the ledger says.
+                group.addTask {
+                    while !Task.isCancelled {
+                        let seen = changes.generation
+                        if let job = try await self.backend.ledger.job(id: id), !job.status.isActive {
+                            return job
+                        }
+                        await changes.wait(after: seen, timeout: .seconds(60))
+                    }
+                    return nil
+                }
+            }
+            // The first child to finish decides: a final job, or nil when the time ran out.
             let first = try await group.next() ?? nil
             group.cancelAll()
             subscription.finish()

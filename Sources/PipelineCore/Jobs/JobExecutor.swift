@@ -172,10 +172,16 @@ package struct JobExecutor: Sendable {
         if let live = self.liveAudio, live.isListened(bucket: bucket, outputKey: spec.outputKey) {
             onAudio = { samples in live.feed(bucket: bucket, outputKey: spec.outputKey, samples) }
         }
-        defer { self.liveAudio?.finish(bucket: bucket, outputKey: spec.outputKey) }
-        let outcome = try await pipeline.run(spec.text, to: file, format: format, onAudio: onAudio) { _, done, total in
-            reporter.progress(JobProgress(done: done, total: total), nil)
+        let outcome: SpeechPipeline.Outcome
+        do {
+            outcome = try await pipeline.run(spec.text, to: file, format: format, onAudio: onAudio) { _, done, total in
+                reporter.progress(JobProgress(done: done, total: total), nil)
+            }
+        } catch {
+            self.liveAudio?.end(bucket: bucket, outputKey: spec.outputKey, complete: false)
+            throw error
         }
+        self.liveAudio?.end(bucket: bucket, outputKey: spec.outputKey, complete: true)
         try await store.put(spec.outputKey, from: file, contentType: format.mimeType)
         let result: JSONValue = .object([
             "output": .string(spec.outputKey), "format": .string(format.rawValue),

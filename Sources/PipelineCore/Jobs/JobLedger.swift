@@ -52,10 +52,14 @@ package struct JobBackend: Sendable {
     package var queue: any WorkQueue
     /// The record.
     package var ledger: any JobLedger
+    /// Bumped when any process changes the backend, where the backend can tell (SQLite's file watcher): waiters in
+    /// a process without a worker of its own re-read the ledger then, instead of polling it.
+    package var changes: ChangeSignal?
 
     /// Pairs a queue with its ledger.
-    package init(queue: any WorkQueue, ledger: any JobLedger) {
+    package init(queue: any WorkQueue, ledger: any JobLedger, changes: ChangeSignal? = nil) {
         self.queue = queue
         self.ledger = ledger
+        self.changes = changes
     }
 }

@@ -64,11 +64,12 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
 
     /// Creates a specification.
     package init(
-        bucket: String? = nil, input: String, language: String? = nil, function: String? = nil,
+        bucket: String? = nil, input: String, language: String? = nil, function: String? = nil, prompt: String? = nil,
         formats: [String] = ["json", "txt"], outAudioKey: String? = nil, outputPrefix: String, videoID: String? = nil,
         namespace: String? = nil, contextID: String? = nil
     ) {
         self.bucket = bucket
+        self.prompt = prompt
         self.input = input
         self.language = language
         self.function = function

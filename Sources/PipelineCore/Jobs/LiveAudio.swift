@@ -3,18 +3,27 @@ import Synchronization
 /// Speech as a synthesis job produces it, for whoever in this process listens (the streaming speech routes).
 ///
 /// A listener registers for the output key its job will write, before submitting the job, so no audio can come
-/// before it listens. The worker feeds every block it writes, in order, at the job's output rate, and finishes the
-/// channel when the job's audio is complete or has failed (the listener learns which from the job's state).
+/// before it listens. The worker feeds every block it writes, in order, at the job's output rate, then says whether
+/// the audio is complete; an attempt that fails midway ends the listener's audio as incomplete (a retried attempt
+/// does not stream again: the listener reads the stored file, or reports the failure).
 package final class LiveAudio: Sendable {
-    private let listeners = Mutex<[String: AsyncChannel<[Float]>]>([:])
+    /// What a listener receives.
+    package enum Block: Sendable {
+        /// Samples at the job's output rate, in order.
+        case samples([Float])
+        /// The end: `complete` when the whole text was spoken.
+        case end(complete: Bool)
+    }
+
+    private let listeners = Mutex<[String: AsyncChannel<Block>]>([:])
 
     /// Creates a registry with no listeners.
     package init() {}
 
-    /// Listens for the audio of the job that writes `outputKey` in `bucket`; the channel ends when that job's audio
-    /// is done. Call ``stopListening(bucket:outputKey:)`` when no longer interested.
-    package func listen(bucket: String, outputKey: String) -> AsyncChannel<[Float]> {
-        let channel = AsyncChannel<[Float]>()
+    /// Listens for the audio of the job that writes `outputKey` in `bucket`. Call
+    /// ``stopListening(bucket:outputKey:)`` when no longer interested.
+    package func listen(bucket: String, outputKey: String) -> AsyncChannel<Block> {
+        let channel = AsyncChannel<Block>()
         self.listeners.withLock { $0[bucket + "/" + outputKey] = channel }
         return channel
     }
@@ -33,12 +42,13 @@ package final class LiveAudio: Sendable {
     /// Hands `samples` to the listener of `outputKey`, if there is one.
     package func feed(bucket: String, outputKey: String, _ samples: [Float]) {
         let channel = self.listeners.withLock { $0[bucket + "/" + outputKey] }
-        channel?.send(samples)
+        channel?.send(.samples(samples))
     }
 
-    /// Ends the listener's channel for `outputKey`.
-    package func finish(bucket: String, outputKey: String) {
+    /// Ends the listener's audio for `outputKey`, complete or not, and forgets the listener.
+    package func end(bucket: String, outputKey: String, complete: Bool) {
         let channel = self.listeners.withLock { $0.removeValue(forKey: bucket + "/" + outputKey) }
+        channel?.send(.end(complete: complete))
         channel?.finish()
     }
 }

@@ -70,6 +70,46 @@ struct WorkerConfigTests {
     }
 
     @Test
+    func pmovesStorageAndListenVariablesSelectS3AndTheAddress() throws {
+        var config = WorkerConfig()
+        #expect(config.storage.backend == .file)
+
+        try config.applyEnvironment([
+            "MINIO_ENDPOINT": "minio:9000", "MINIO_SECURE": "true", "AWS_REGION": "eu-west-1",
+            "AUDIO_WORKER_LISTEN": "0.0.0.0:8078", "AUDIO_WORKER_BUCKET": "media",
+        ])
+
+        #expect(config.storage.backend == .s3)
+        #expect(config.storage.endpoint == "minio:9000")
+        #expect(config.storage.secure)
+        #expect(config.storage.region == "eu-west-1")
+        #expect(config.storage.bucket == "media")
+        #expect(config.http.listen == "0.0.0.0:8078")
+        let key = try config.storage.secretKey.resolve(environment: ["AWS_SECRET_ACCESS_KEY": "from-aws"]).get()
+        #expect(key?.reveal() == "from-aws", "the AWS names stand in for MINIO_*")
+        #expect(throws: ConfigError.self) { try config.applyEnvironment(["MINIO_SECURE": "sometimes"]) }
+        #expect(throws: ConfigError.self) { try config.applyEnvironment(["AUDIO_WORKER_LISTEN": "8078"]) }
+    }
+
+    @Test
+    func storageAndHTTPTablesAreReadStrictly() throws {
+        let config = try WorkerConfig(
+            ConfigFixtures.table(
+                "[storage]\nbackend = \"s3\"\nendpoint = \"http://s3.local:8333\"\nbucket = \"audio\"\n"
+                    + "[http]\nlisten = \"127.0.0.1:9999\"\nmax_body_mb = 8\napi_key_location = \"path::/run/key\"\n"))
+
+        #expect(config.storage.backend == .s3 && config.storage.bucket == "audio")
+        #expect(config.http.listen == "127.0.0.1:9999")
+        #expect(config.http.maxBodyBytes == 8 << 20)
+        #expect(config.http.apiKey == .file("/run/key"))
+        #expect(throws: ConfigError.self) {
+            try WorkerConfig(ConfigFixtures.table("[storage]\nbucket = \"No_Caps\"\n"))
+        }
+        #expect(throws: ConfigError.self) { try WorkerConfig(ConfigFixtures.table("[http]\nlisten = \"nowhere\"\n")) }
+        #expect(throws: ConfigError.self) { try WorkerConfig(ConfigFixtures.table("[http]\nport = 1\n")) }
+    }
+
+    @Test
     func apiBaseOverridesAreReadPerModelAndProvider() {
         let overrides = WorkerConfig.apiBaseOverrides([
             "AUDIO_WORKER_API_BASE__whisper_small_local__local": "http://127.0.0.1:9000/v1", "OTHER": "x",

@@ -1,7 +1,0 @@
-import Testing
-
-@testable import HTTPAPI
-
-@Test func placeholder() {
-    #expect(Bool(true))
-}

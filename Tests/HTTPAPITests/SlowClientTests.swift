@@ -1,0 +1,155 @@
+import Foundation
+import HTTPAPI
+import PipelineCore
+import Testing
+
+extension HTTPServerTests {
+    /// Clients that hold connections: slow heads, silence, too many connections.
+    @Suite struct SlowClients {
+        @Test func slowHeadsUpToTheAddressCapDoNotDelayOtherClients() async throws {
+            let settings = testSettings {
+                $0.maxConnections = 64
+                $0.maxConnectionsPerAddress = 40
+                $0.headerTimeout = .seconds(30)
+            }
+            let (held, refused, latencies) = try await withServer(settings) { server in
+                // 50 slow clients from 127.0.0.2: the address cap lets 40 in.
+                var slow: [RawClient] = []
+                for _ in 0..<50 {
+                    let client = try server.connect(source: "127.0.0.2")
+                    try? await client.io { try $0.send("GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ") }
+                    slow.append(client)
+                }
+                let dripping = slow
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // A byte every 200 ms on every slow connection: never silent, never finished.
+                        while !Task.isCancelled {
+                            for client in dripping { _ = try? await client.io { try $0.send("a") } }
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    // A /healthz every 50 ms for two seconds while the slow clients drip.
+                    var latencies: [Duration] = []
+                    for _ in 0..<40 {
+                        let start = ContinuousClock.now
+                        let response = try await server.get("/healthz")
+                        latencies.append(ContinuousClock.now - start)
+                        #expect(response.status == 200)
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    let held = dripping.filter(\.isOpenAndSilent).count
+                    return (held, dripping.count - held, latencies.sorted())
+                }
+            }
+
+            print(
+                "figure: /healthz beside \(held) slow clients: median \(latencies[latencies.count / 2]), "
+                    + "max \(latencies.last!)")
+            #expect(held == 40)
+            #expect(refused == 10)
+            #expect(latencies.count == 40)
+            #expect(latencies.last! < .seconds(2))
+        }
+
+        @Test func atTheConnectionCapNewConnectionsWaitUntilTheHeaderTimeoutFreesASlot() async throws {
+            let settings = testSettings {
+                $0.maxConnections = 4
+                $0.threads = 1
+                $0.headerTimeout = .seconds(1)
+            }
+            let (silentAtFirst, response, elapsed, slowClosed) = try await withServer(settings) { server in
+                var slow: [RawClient] = []
+                for index in 0..<4 {
+                    let client = try server.connect(source: "127.0.0.\(10 + index)")
+                    try await client.io { try $0.send("GET /healthz HTTP/1.1\r\nHost: te") }
+                    slow.append(client)
+                }
+                // The fifth connection is completed by the kernel (the listen queue) but not accepted.
+                let start = ContinuousClock.now
+                let late = try server.connect()
+                try await late.io { try $0.send("GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n") }
+                try await Task.sleep(for: .milliseconds(300))
+                let silentAtFirst = late.isOpenAndSilent
+                let response = try await late.io { try $0.readResponse() }
+                let elapsed = ContinuousClock.now - start
+                var closed = 0
+                for client in slow where try await client.io({ $0.serverCloses() }) { closed += 1 }
+                return (silentAtFirst, response, elapsed, closed)
+            }
+
+            #expect(silentAtFirst)
+            #expect(response.status == 200)
+            #expect(elapsed >= .milliseconds(900))
+            #expect(elapsed < .seconds(3))
+            #expect(slowClosed == 4)
+        }
+
+        @Test func connectionsOverTheAddressCapAreClosedAtOnce() async throws {
+            let settings = testSettings { $0.maxConnectionsPerAddress = 2 }
+            let (third, other) = try await withServer(settings) { server in
+                let first = try server.connect(source: "127.0.0.3")
+                let second = try server.connect(source: "127.0.0.3")
+                let third = try server.connect(source: "127.0.0.3", timeout: .seconds(2))
+                try? await third.io { try $0.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n") }
+                let answer = try await third.io { client -> Data? in try? client.readToEnd() }
+                let other = try await server.get("/healthz")
+                _ = (first, second)
+                return (answer, other)
+            }
+
+            #expect(third?.isEmpty ?? true)
+            #expect(other.status == 200)
+        }
+
+        @Test func aHeadDrippedPastTheHeaderTimeoutIsClosed() async throws {
+            let settings = testSettings { $0.headerTimeout = .seconds(1) }
+            let (closed, elapsed) = try await withServer(settings) { server in
+                let client = try server.connect(timeout: .milliseconds(100))
+                let start = ContinuousClock.now
+                try await client.io { try $0.send("GET /healthz HTTP/1.1\r\nHost: test\r\n") }
+                var closed = false
+                for _ in 0..<50 where !closed {
+                    _ = try? await client.io { try $0.send("X-Drip: 1\r\n") }
+                    closed = try await client.io { $0.serverCloses() }
+                }
+                return (closed, ContinuousClock.now - start)
+            }
+
+            #expect(closed)
+            #expect(elapsed >= .milliseconds(900))
+            #expect(elapsed < .seconds(3))
+        }
+
+        @Test func silentAndDrippingConnectionsAreClosedAfterTheIdleTimeout() async throws {
+            let settings = testSettings { $0.idleTimeout = .seconds(1) }
+            let (silent, dripping, keptAlive) = try await withServer(settings) { server in
+                let silent = try server.connect(timeout: .seconds(4))
+                let keptAlive = try server.connect(timeout: .seconds(4))
+                let first = try await keptAlive.io { client in
+                    try client.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+                    return try client.readResponse()
+                }
+                #expect(first.status == 200)
+                let dripper = try server.connect(timeout: .milliseconds(100))
+                let start = ContinuousClock.now
+                var dripClosed = false
+                for byte in "GET /healthz-with-a-very-long-request-line".utf8 where !dripClosed {
+                    _ = try? await dripper.io { try $0.send(Data([byte])) }
+                    dripClosed = try await dripper.io { $0.serverCloses() }
+                }
+                let dripElapsed = ContinuousClock.now - start
+                async let silentClosed = silent.io { $0.serverCloses() }
+                async let keptAliveClosed = keptAlive.io { $0.serverCloses() }
+                return (
+                    try await silentClosed, dripClosed && dripElapsed < .seconds(3), try await keptAliveClosed
+                )
+            }
+
+            #expect(silent)
+            #expect(dripping)
+            #expect(keptAlive)
+        }
+    }
+}

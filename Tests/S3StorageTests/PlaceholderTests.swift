@@ -1,7 +1,0 @@
-import Testing
-
-@testable import S3Storage
-
-@Test func placeholder() {
-    #expect(Bool(true))
-}

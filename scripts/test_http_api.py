@@ -1,0 +1,447 @@
+"""The HTTP API end to end, as its real callers use it.
+
+Real processes on 127.0.0.1: `audio-worker serve` (the debug build, or AUDIO_WORKER_BINARY), the local speech server
+(faster-whisper and Piper), and a SeaweedFS S3 server with credentials enforced (scripts/s3-server). The requests are
+pmoves-yt's and flute-gateway's own (their JSON and multipart, with `requests` and `httpx` as they send them), the
+official `openai` SDK for the OpenAI routes, and a table of bad inputs sent over raw sockets.
+
+Run from scripts/ with the venv's Python:  ../.venv/bin/python -m unittest test_http_api
+"""
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import wave
+
+import boto3
+import httpx
+import openai
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+FIXTURES = os.path.join(ROOT, "fixtures", "audio")
+ACCESS_KEY = "AKAUDIOTEST"
+SECRET_KEY = "sk-audio-worker-test-secret"
+API_KEY = "sk-worker-api-key-123"
+BUCKET = "assets"
+
+
+def binary():
+    explicit = os.environ.get("AUDIO_WORKER_BINARY")
+    if explicit:
+        return explicit
+    out = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return os.path.join(out.stdout.strip(), "audio-worker")
+
+
+def listening(process, what, timeout=120):
+    """Reads `LISTENING <port>` from a child's stdout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("%s exited before listening" % what)
+        if line.startswith("LISTENING "):
+            return int(line.split()[1])
+    raise RuntimeError("%s did not start in %d s" % (what, timeout))
+
+
+class Servers:
+    """The speech server, the S3 server and `serve`, started once for the whole module."""
+
+    def __init__(self):
+        self.work = tempfile.mkdtemp(prefix="audio-worker-api-")
+        python = sys.executable
+        self.speech = subprocess.Popen(
+            [python, os.path.join(HERE, "local-speech-server.py"), "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.s3 = subprocess.Popen(
+            [python, os.path.join(HERE, "s3-server"), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
+             "--bucket", BUCKET, "--stop-on-stdin-eof"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        speech_port = listening(self.speech, "the speech server")
+        self.s3_port = listening(self.s3, "the S3 server")
+        self.env = dict(
+            os.environ, MINIO_ENDPOINT="127.0.0.1:%d" % self.s3_port, MINIO_ACCESS_KEY=ACCESS_KEY,
+            MINIO_SECRET_KEY=SECRET_KEY, AUDIO_WORKER_API_KEY=API_KEY, OPENAI_API_KEY="", ELEVENLABS_API_KEY="",
+            AUDIO_WORKER_API_BASE__whisper_small_local__local="http://127.0.0.1:%d/v1" % speech_port,
+            AUDIO_WORKER_API_BASE__kokoro_local__local="http://127.0.0.1:%d/v1" % speech_port)
+        config = os.path.join(self.work, "worker.toml")
+        with open(config, "w") as handle:
+            handle.write(open(os.path.join(ROOT, "config", "audio-worker.toml")).read())
+            handle.write('\n[http]\nmax_body_mb = 8\nbody_timeout_s = 3\nheader_timeout_s = 2\n')
+        gateway = os.path.join(ROOT, "config", "tensorzero.toml")
+        self.serve_log = open(os.path.join(self.work, "serve.log"), "w")
+        self.serve = subprocess.Popen(
+            [binary(), "serve", "--listen", "127.0.0.1:0", "--config", config, "--gateway-config", gateway,
+             "--data-dir", os.path.join(self.work, "data"), "--log", "json"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.port = None
+        deadline = time.time() + 60
+        while self.port is None and time.time() < deadline:
+            line = self.serve.stderr.readline()
+            if not line:
+                raise RuntimeError("serve exited: " + open(os.path.join(self.work, "serve.log")).read())
+            self.serve_log.write(line)
+            record = json.loads(line)
+            if record.get("msg") == "http listening":
+                self.port = int(record["port"])
+        threading.Thread(target=self._drain_log, daemon=True).start()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.s3_client = boto3.client(
+            "s3", endpoint_url="http://127.0.0.1:%d" % self.s3_port, aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+
+    def _drain_log(self):
+        for line in self.serve.stderr:
+            self.serve_log.write(line)
+            self.serve_log.flush()
+
+    def stop(self):
+        for process in (self.serve, self.speech):
+            process.terminate()
+        self.serve.wait(timeout=60)
+        self.speech.wait(timeout=30)
+        self.s3.stdin.close()
+        self.s3.wait(timeout=30)
+        for stream in (self.speech.stdout, self.s3.stdout, self.serve.stderr, self.serve_log):
+            stream.close()
+        subprocess.run(["rm", "-rf", self.work])
+
+
+SERVERS = None
+
+
+def setUpModule():
+    global SERVERS
+    SERVERS = Servers()
+
+
+def tearDownModule():
+    SERVERS.stop()
+
+
+def auth():
+    return {"Authorization": "Bearer " + API_KEY}
+
+
+def wav_duration(data):
+    with wave.open(io.BytesIO(data)) as reader:
+        return reader.getnframes() / reader.getframerate(), reader.getframerate(), reader.getnchannels()
+
+
+class PmovesYTTests(unittest.TestCase):
+    """pmoves-yt's `POST {FFW_URL}/transcribe`, with `requests` and its exact body (pmoves-yt §2.1)."""
+
+    def test_a_video_in_minio_is_transcribed_with_every_field_pmoves_yt_reads(self):
+        SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech-video.mp4"), BUCKET, "yt/vid123/raw.mp4")
+        body = {"bucket": BUCKET, "key": "yt/vid123/raw.mp4", "namespace": "pmoves",
+                "out_audio_key": "yt/vid123/audio.m4a", "language": None, "whisper_model": "small",
+                "provider": "faster-whisper"}
+        reply = requests.post(SERVERS.base + "/transcribe", json=body, headers=auth(), timeout=1200)
+        self.assertEqual(reply.status_code, 200, reply.text)
+        j = reply.json()
+        self.assertIs(j["ok"], True)
+        self.assertIn("quick brown fox", j["text"].lower())
+        self.assertEqual(j["language"], "en")
+        uri = "http://127.0.0.1:%d/%s/yt/vid123/audio.m4a" % (SERVERS.s3_port, BUCKET)
+        self.assertEqual(j["s3_uri"], uri)
+        self.assertEqual(j["audio_uri"], uri)
+        self.assertEqual(j["namespace"], "pmoves")
+        self.assertEqual(j["speakers"], {})
+        self.assertIsNone(j["forwarded"])
+        self.assertIn("model", j)
+        self.assertIn("device", j)
+        self.assertIn("provider", j)
+        segments = j["segments"]
+        self.assertGreaterEqual(len(segments), 1)
+        for index, segment in enumerate(segments):
+            self.assertEqual(segment["id"], index)
+            self.assertIsInstance(segment["start"], (int, float))
+            self.assertIsInstance(segment["end"], (int, float))
+            self.assertLessEqual(segment["start"], segment["end"])
+            self.assertIsNone(segment["speaker"])
+            self.assertTrue(segment["text"].strip())
+        self.assertIsInstance(j["word_segments"], list)
+        # The decoded audio is where out_audio_key says: a 16 kHz mono WAV, as ffmpeg-whisper writes it.
+        data = SERVERS.s3_client.get_object(Bucket=BUCKET, Key="yt/vid123/audio.m4a")["Body"].read()
+        duration, rate, channels = wav_duration(data)
+        self.assertEqual((rate, channels), (16000, 1))
+        self.assertAlmostEqual(duration, j["duration"], delta=0.1)
+
+    def test_context_id_comes_back_from_the_header(self):
+        SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech.mp3"), BUCKET, "yt/ctx/raw.mp3")
+        reply = requests.post(SERVERS.base + "/transcribe", json={"bucket": BUCKET, "key": "yt/ctx/raw.mp3"},
+                              headers=dict(auth(), **{"x-context-id": "ctx-42"}), timeout=600)
+        self.assertEqual(reply.status_code, 200, reply.text)
+        self.assertEqual(reply.json()["context_id"], "ctx-42")
+
+    def test_errors_are_fastapi_shaped_with_the_statuses_callers_expect(self):
+        cases = [
+            ({"bucket": BUCKET}, 400, "bucket and key required"),
+            ({"bucket": BUCKET, "key": "yt/missing/raw.mp4"}, 404, "no object"),
+            ({"bucket": BUCKET, "key": "../../etc/passwd"}, 400, "key"),
+            ({"bucket": BUCKET, "key": "/etc/passwd"}, 400, "local files"),
+            ({"bucket": BUCKET, "key": "file:///etc/passwd"}, 400, "local files"),
+            ({"bucket": BUCKET, "key": "a.wav", "out_audio_key": "../x"}, 400, "out_audio_key"),
+            ({"bucket": "Not A Bucket", "key": "a.wav"}, 400, "bucket"),
+            ({"bucket": BUCKET, "key": "a.wav", "language": "klingon"}, 400, "language"),
+            ({"bucket": BUCKET, "key": "a.wav", "provider": "nope"}, 400, "provider must be one of"),
+        ]
+        for body, status, words in cases:
+            reply = requests.post(SERVERS.base + "/transcribe", json=body, headers=auth(), timeout=60)
+            self.assertEqual(reply.status_code, status, (body, reply.text))
+            self.assertIn(words, reply.json()["detail"], body)
+        for raw in (b"[1, 2]", b"not json", b"\"text\""):
+            reply = requests.post(SERVERS.base + "/transcribe", data=raw, timeout=60,
+                                  headers=dict(auth(), **{"Content-Type": "application/json"}))
+            self.assertEqual(reply.status_code, 422, raw)
+            self.assertIn("detail", reply.json())
+
+
+class FluteGatewayTests(unittest.TestCase):
+    """flute-gateway's STT call (`providers/whisper.py`): multipart `audio` = audio.wav, `language`, `model`."""
+
+    def flute_call(self, path):
+        with open(os.path.join(FIXTURES, "speech.wav"), "rb") as handle:
+            audio = handle.read()
+        with httpx.Client(timeout=60) as client:
+            return client.post(SERVERS.base + path, files={"audio": ("audio.wav", audio, "audio/wav")},
+                               data={"language": "en", "model": "small"}, headers=auth())
+
+    def test_multipart_on_transcribe_and_transcribe_file(self):
+        for path in ("/transcribe", "/transcribe_file"):
+            reply = self.flute_call(path)
+            self.assertEqual(reply.status_code, 200, reply.text)
+            j = reply.json()
+            self.assertIn("quick brown fox", j["text"].lower())
+            self.assertEqual(j["language"], "en")
+            self.assertGreaterEqual(len(j["segments"]), 1)
+            # flute reads `confidence` with a default; ffmpeg-whisper's file route has no audio_uri.
+            self.assertNotIn("audio_uri", j)
+
+    def test_a_multipart_body_without_audio_is_400_and_a_truncated_one_is_refused(self):
+        with httpx.Client(timeout=30) as client:
+            reply = client.post(SERVERS.base + "/transcribe_file", data={"language": "en"},
+                                files={"other": ("x.txt", b"hello", "text/plain")}, headers=auth())
+            self.assertEqual(reply.status_code, 400, reply.text)
+            truncated = b"--XYZ\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"a.wav\"\r\n\r\nRIFF...."
+            reply = client.post(SERVERS.base + "/transcribe_file", content=truncated, headers=dict(
+                auth(), **{"Content-Type": "multipart/form-data; boundary=XYZ"}))
+            self.assertEqual(reply.status_code, 400, reply.text)
+            self.assertIn("truncated", reply.json()["detail"])
+
+
+class OpenAISDKTests(unittest.TestCase):
+    """The OpenAI audio routes driven by the official `openai` SDK."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.client = openai.OpenAI(base_url=SERVERS.base + "/v1", api_key=API_KEY, max_retries=0, timeout=600)
+
+    def test_transcriptions_in_every_format(self):
+        path = os.path.join(FIXTURES, "speech.wav")
+        with open(path, "rb") as handle:
+            plain = self.client.audio.transcriptions.create(model="whisper-1", file=handle)
+        self.assertIn("quick brown fox", plain.text.lower())
+        with open(path, "rb") as handle:
+            verbose = self.client.audio.transcriptions.create(
+                model="tensorzero::function_name::pmoves_yt_transcription", file=handle,
+                response_format="verbose_json", timestamp_granularities=["word", "segment"], language="en")
+        self.assertEqual(verbose.language, "english")
+        self.assertAlmostEqual(verbose.duration, 10.5, delta=0.2)
+        self.assertGreaterEqual(len(verbose.segments), 1)
+        self.assertGreater(len(verbose.words), 10)
+        starts = [word.start for word in verbose.words]
+        self.assertEqual(starts, sorted(starts))
+        for response_format, marker in (("srt", "-->"), ("vtt", "WEBVTT"), ("text", "quick")):
+            with open(path, "rb") as handle:
+                body = self.client.audio.transcriptions.create(model="whisper-1", file=handle,
+                                                               response_format=response_format)
+            self.assertIn(marker, body if isinstance(body, str) else str(body))
+
+    def test_streamed_transcription_sends_deltas_then_done(self):
+        with open(os.path.join(FIXTURES, "speech.wav"), "rb") as handle:
+            stream = self.client.audio.transcriptions.create(model="whisper-1", file=handle, stream=True)
+            events = list(stream)
+        kinds = [event.type for event in events]
+        self.assertEqual(kinds[-1], "transcript.text.done", kinds)
+        self.assertIn("transcript.text.delta", kinds)
+        deltas = "".join(event.delta for event in events if event.type == "transcript.text.delta")
+        self.assertEqual(deltas.strip(), events[-1].text.strip())
+
+    def test_speech_in_every_format(self):
+        for response_format in ("wav", "mp3", "opus", "aac", "flac", "pcm"):
+            reply = self.client.audio.speech.create(model="tts-1", voice="alloy", response_format=response_format,
+                                                    input="Hello from the audio worker. This is a test.")
+            data = reply.read()
+            self.assertGreater(len(data), 1000, response_format)
+            if response_format == "pcm":
+                self.assertGreater(len(data) / 2 / 24000, 1.0)
+                continue
+            # Decoded whole (a streamed FLAC or WAV header does not state its length), 16 kHz mono s16.
+            decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar",
+                                      "16000", "pipe:1"], input=data, capture_output=True)
+            self.assertEqual(decoded.returncode, 0, (response_format, decoded.stderr[:300]))
+            self.assertGreater(len(decoded.stdout) / 2 / 16000, 1.0, response_format)
+
+    def test_models_lists_the_audio_functions(self):
+        ids = [model.id for model in self.client.models.list()]
+        self.assertIn("pmoves_yt_transcription", ids)
+        self.assertIn("tensorzero::function_name::flute_tts_synthesis", ids)
+
+    def test_errors_are_openai_shaped(self):
+        with self.assertRaises(openai.BadRequestError) as raised:
+            self.client.audio.speech.create(model="tts-1", voice="alloy", input="", response_format="mp3")
+        self.assertEqual(raised.exception.body["param"], "input")
+        with self.assertRaises(openai.AuthenticationError):
+            openai.OpenAI(base_url=SERVERS.base + "/v1", api_key="wrong", max_retries=0).models.list()
+        with self.assertRaises(openai.NotFoundError):
+            with open(os.path.join(FIXTURES, "speech.wav"), "rb") as handle:
+                self.client.audio.transcriptions.create(model="tensorzero::function_name::nope", file=handle)
+
+
+class JobsAndMetricsTests(unittest.TestCase):
+    def test_a_job_by_key_runs_and_its_events_stream_to_the_end(self):
+        SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech.flac"), BUCKET, "archive/talk.flac")
+        created = requests.post(SERVERS.base + "/v1/jobs", headers=auth(), timeout=30, json={
+            "transcription": {"bucket": BUCKET, "key": "archive/talk.flac", "formats": ["json", "srt"]},
+            "idempotency_key": "archive-talk"})
+        self.assertEqual(created.status_code, 202, created.text)
+        job = created.json()
+        with requests.get(SERVERS.base + "/v1/jobs/%s/events" % job["id"], headers=auth(), stream=True,
+                          timeout=120) as events:
+            names = [line.split(":", 1)[1].strip() for line in events.iter_lines(decode_unicode=True)
+                     if line.startswith("event:")]
+        self.assertEqual(names[-1], "succeeded", names)
+        again = requests.post(SERVERS.base + "/v1/jobs", headers=auth(), timeout=30, json={
+            "transcription": {"bucket": BUCKET, "key": "archive/talk.flac"}, "idempotency_key": "archive-talk"})
+        self.assertEqual(again.status_code, 200)
+        self.assertEqual(again.json()["id"], job["id"])
+        shown = requests.get(SERVERS.base + "/v1/jobs/" + job["id"], headers=auth(), timeout=30).json()
+        self.assertEqual(shown["status"], "succeeded")
+        self.assertEqual(shown["progress"]["done"], shown["progress"]["total"])
+        self.assertIn("transcripts/archive/talk.flac.srt", shown["outputs"])
+        listed = requests.get(SERVERS.base + "/v1/jobs?status=succeeded&limit=5", headers=auth(), timeout=30)
+        self.assertIn(job["id"], [item["id"] for item in listed.json()["data"]])
+        srt = SERVERS.s3_client.get_object(Bucket=BUCKET, Key="transcripts/archive/talk.flac.srt")["Body"].read()
+        self.assertIn(b"-->", srt)
+
+    def test_cancel_and_retry(self):
+        created = requests.post(SERVERS.base + "/v1/jobs", headers=auth(), timeout=30, json={
+            "transcription": {"bucket": BUCKET, "key": "archive/never-uploaded.wav"}}).json()
+        deadline = time.time() + 120
+        job = created
+        while job["status"] in ("queued", "running", "failed") and time.time() < deadline:
+            time.sleep(0.2)
+            job = requests.get(SERVERS.base + "/v1/jobs/" + created["id"], headers=auth(), timeout=30).json()
+        self.assertEqual(job["status"], "dead")
+        self.assertEqual(job["error"]["kind"], "input_missing")
+        retried = requests.post(SERVERS.base + "/v1/jobs/%s/retry" % job["id"], headers=auth(), timeout=30)
+        self.assertEqual(retried.status_code, 200)
+        cancelled = requests.delete(SERVERS.base + "/v1/jobs/" + job["id"], headers=auth(), timeout=30)
+        self.assertEqual(cancelled.status_code, 200)
+        self.assertIn(cancelled.json()["status"], ("cancelled", "running", "dead"))
+        self.assertEqual(requests.get(SERVERS.base + "/v1/jobs/job_0000", headers=auth(), timeout=30).status_code,
+                         404)
+
+    def test_metrics_count_requests_jobs_and_providers(self):
+        text = requests.get(SERVERS.base + "/metrics", timeout=30).text
+        for family in ("audio_worker_http_requests_total", "audio_worker_queue_jobs",
+                       "audio_worker_provider_attempts_total", "audio_worker_provider_latency_seconds_bucket",
+                       "audio_worker_job_events_total", "audio_worker_circuit_state"):
+            self.assertIn(family, text)
+
+    def test_health_is_open_and_the_rest_needs_the_key(self):
+        self.assertEqual(requests.get(SERVERS.base + "/healthz", timeout=10).json(), {"ok": True})
+        self.assertEqual(requests.get(SERVERS.base + "/v1/jobs", timeout=10).status_code, 401)
+        self.assertEqual(requests.get(SERVERS.base + "/v1/jobs", timeout=10,
+                                      headers={"X-API-Key": API_KEY}).status_code, 200)
+        self.assertEqual(requests.get(SERVERS.base + "/v1/jobs", timeout=10,
+                                      headers={"Authorization": "Bearer " + API_KEY + "x"}).status_code, 401)
+
+
+class BadInputTests(unittest.TestCase):
+    """Raw requests the server must answer as designed, and keep serving."""
+
+    def raw(self, data, timeout=20, pause=None):
+        with socket.create_connection(("127.0.0.1", SERVERS.port), timeout=timeout) as connection:
+            try:
+                if pause is None:
+                    connection.sendall(data)
+                else:
+                    for piece in data:
+                        connection.sendall(piece)
+                        time.sleep(pause)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # The server answered and closed before the client was done: read what it said.
+            chunks = []
+            try:
+                while True:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            except socket.timeout:
+                pass
+            return b"".join(chunks)
+
+    def status(self, response):
+        return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else None
+
+    def test_a_table_of_bad_requests_each_gets_its_status(self):
+        key = API_KEY.encode()
+        cases = [
+            (b"POST /transcribe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+             b"\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n", 413),
+            (b"POST /transcribe HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 401),
+            (b"DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+            (b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+            (b"GET /v1/jobs/../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + b"\r\n\r\n", 404),
+            (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+             b"\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n{\"a\": 1}", 400),
+            (b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+             b"\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello", 422),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+        ]
+        for request, expected in cases:
+            response = self.raw(request)
+            self.assertEqual(self.status(response), expected, request[:80])
+        self.assertEqual(requests.get(SERVERS.base + "/healthz", timeout=10).status_code, 200)
+
+    def test_an_oversized_chunked_upload_is_cut_off_with_413(self):
+        def body():
+            for _ in range(20):
+                yield b"x" * (1 << 20)
+        reply = requests.post(SERVERS.base + "/transcribe_file", data=body(), timeout=60, headers=dict(
+            auth(), **{"Content-Type": "multipart/form-data; boundary=B"}))
+        self.assertEqual(reply.status_code, 413)
+
+    def test_a_slow_body_gets_408_and_health_stays_fast(self):
+        key = API_KEY.encode()
+        head = (b"POST /transcribe_file HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+                b"\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: 100000\r\n\r\n")
+        slow = threading.Thread(target=lambda: self.__dict__.setdefault(
+            "slow", self.raw([head] + [b"x" * 10] * 40, pause=0.2, timeout=30)))
+        slow.start()
+        worst = 0
+        while slow.is_alive():
+            started = time.time()
+            self.assertEqual(requests.get(SERVERS.base + "/healthz", timeout=5).status_code, 200)
+            worst = max(worst, time.time() - started)
+            time.sleep(0.1)
+        slow.join()
+        self.assertEqual(self.status(self.__dict__["slow"]), 408)
+        self.assertLess(worst, 1.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
