@@ -369,6 +369,25 @@ class JobsAndMetricsTests(unittest.TestCase):
                                       headers={"Authorization": "Bearer " + API_KEY + "x"}).status_code, 401)
 
 
+class BatchTests(unittest.TestCase):
+    def test_batch_reprocesses_a_prefix_in_s3(self):
+        for name in ("one.mp3", "two.flac"):
+            source = {"one.mp3": "speech.mp3", "two.flac": "speech.flac"}[name]
+            SERVERS.s3_client.upload_file(os.path.join(FIXTURES, source), BUCKET, "batchdir/" + name)
+        SERVERS.s3_client.put_object(Bucket=BUCKET, Key="batchdir/notes.txt", Body=b"not media")
+        data = os.path.join(SERVERS.work, "batch-data")
+        result = subprocess.run([binary(), "batch", "s3://%s/batchdir/" % BUCKET, "--data-dir", data, "--formats",
+                                 "json,txt"], cwd=ROOT, env=SERVERS.env, capture_output=True, text=True, timeout=600)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("succeeded 2", result.stdout)
+        for name in ("one.mp3", "two.flac"):
+            text = SERVERS.s3_client.get_object(Bucket=BUCKET, Key="transcripts/batchdir/%s.txt" % name)["Body"].read()
+            self.assertIn(b"quick brown fox", text.lower())
+        again = subprocess.run([binary(), "batch", "s3://%s/batchdir/" % BUCKET, "--data-dir", data], cwd=ROOT,
+                               env=SERVERS.env, capture_output=True, text=True, timeout=600)
+        self.assertIn("skipped 2", again.stdout)
+
+
 class BadInputTests(unittest.TestCase):
     """Raw requests the server must answer as designed, and keep serving."""
 

@@ -172,44 +172,66 @@ struct JobDatabase: ~Copyable {
 
     func settle(_ lease: JobLease, _ settlement: JobSettlement) throws -> Job {
         try self.writing {
-            let now = self.now().milliseconds
-            let leased = try self.statements.leasedAttempts.first([.text(lease.job.id), .text(lease.token)]) {
+            let now = self.now()
+            let id = SQLiteValue.text(lease.job.id)
+            let token = SQLiteValue.text(lease.token)
+            if case .succeeded(let outputs, let result, let progress) = settlement {
+                // The common case in one statement; the settled job is the leased one with what changed, not a
+                // row read back and decoded again.
+                let cancelRequested = try self.statements.complete.first(
+                    [
+                        id, token, .text(try JSONOutput.string(outputs)),
+                        try result.map { .text(try JSONOutput.string($0)) } ?? .null, .integer(now.milliseconds),
+                        .integer(Int64(progress.done)), .optionalInteger(progress.total),
+                    ], { $0.integer(0) != 0 })
+                guard let cancelRequested else {
+                    throw JobQueueError.leaseLost(lease.job.id)
+                }
+                // A finished job's chunks are in its outputs; keeping them would grow the file with every hour
+                // transcribed.
+                try self.statements.deleteCheckpoints.run([id])
+                var job = lease.job
+                job.status = .succeeded
+                job.outputs = outputs
+                job.result = result
+                job.error = nil
+                job.progress = progress
+                job.cancelRequested = cancelRequested
+                job.updatedAt = Date(milliseconds: now.milliseconds)
+                return job
+            }
+            let leased = try self.statements.leasedAttempts.first([id, token]) {
                 (attempts: Int($0.integer(0)), maxAttempts: Int($0.integer(1)), cancelRequested: $0.integer(2) != 0)
             }
             guard let leased else {
                 throw JobQueueError.leaseLost(lease.job.id)
             }
-            let id = SQLiteValue.text(lease.job.id)
-            let token = SQLiteValue.text(lease.token)
             let settled: Job?
             switch settlement {
-            case .succeeded(let outputs, let result, let progress):
-                settled = try self.job(
-                    self.statements.complete,
-                    [
-                        id, token, .text(try JSONOutput.string(outputs)),
-                        try result.map { .text(try JSONOutput.string($0)) } ?? .null, .integer(now),
-                        .integer(Int64(progress.done)), .optionalInteger(progress.total),
-                    ])
-                // A finished job's chunks are in its outputs; keeping them would grow the file with every hour
-                // transcribed.
-                try self.statements.deleteCheckpoints.run([id])
+            case .succeeded:
+                preconditionFailure("settled above")
             case .retry(let error, let delay):
                 // A job someone asked to cancel is not retried, whatever made this attempt fail.
                 let status: JobStatus = leased.cancelRequested ? .cancelled : .failed
-                let runAfter: SQLiteValue = status == .failed ? .integer(now + delay.milliseconds) : .null
+                let runAfter: SQLiteValue = status == .failed ? .integer(now.milliseconds + delay.milliseconds) : .null
                 settled = try self.job(
                     self.statements.settleFailure,
-                    [id, .text(status.rawValue), .text(try JSONOutput.string(error)), runAfter, .integer(now)])
+                    [
+                        id, .text(status.rawValue), .text(try JSONOutput.string(error)), runAfter,
+                        .integer(now.milliseconds),
+                    ])
             case .dead(let error):
                 let status: JobStatus = leased.cancelRequested ? .cancelled : .dead
                 settled = try self.job(
                     self.statements.settleFailure,
-                    [id, .text(status.rawValue), .text(try JSONOutput.string(error)), .null, .integer(now)])
+                    [
+                        id, .text(status.rawValue), .text(try JSONOutput.string(error)), .null,
+                        .integer(now.milliseconds),
+                    ])
             case .cancelled:
-                settled = try self.job(self.statements.settleCancelled, [id, token, .integer(now)])
+                settled = try self.job(self.statements.settleCancelled, [id, token, .integer(now.milliseconds)])
             case .released:
-                settled = try self.job(self.statements.release, [id, token, .integer(now)])
+                settled = try self.job(self.statements.release, [id, token, .integer(now.milliseconds)])
             }
             guard let settled else {
                 throw JobQueueError.leaseLost(lease.job.id)

@@ -20,7 +20,7 @@ struct QueueStatements: ~Copyable {
     let claim: SQLiteStatement
     /// ?1 id, ?2 token, ?3 lease expiry, ?4 progress done (NULL keeps progress), ?5 progress total, ?6 now.
     let heartbeat: SQLiteStatement
-    /// ?1 id, ?2 token, ?3 outputs, ?4 result, ?5 now, ?6 progress done, ?7 progress total.
+    /// ?1 id, ?2 token, ?3 outputs, ?4 result, ?5 now, ?6 progress done, ?7 progress total: the cancel flag.
     let complete: SQLiteStatement
     /// ?1 id, ?2 token: attempts, max attempts, cancel requested.
     let leasedAttempts: SQLiteStatement
@@ -113,7 +113,7 @@ struct QueueStatements: ~Copyable {
             SET status = 'succeeded', outputs = ?3, result = ?4, error = NULL, progress_done = ?6, progress_total = ?7,
                 \(clearLease), updated_at = ?5
             WHERE \(holdsLease)
-            RETURNING \(columns)
+            RETURNING cancel_requested
             """, persistent: true)
         let leasedAttempts = try connection.prepare(
             "SELECT attempts, max_attempts, cancel_requested FROM jobs WHERE \(holdsLease)", persistent: true)

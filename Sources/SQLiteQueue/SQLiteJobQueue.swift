@@ -46,7 +46,7 @@ package final class SQLiteJobQueue: WorkQueue, JobLedger {
         self.path = path
         self.visibility = visibility
         self.safetyInterval = safetyInterval
-        self.thread = BlockingPool(name: "audio-worker.sqlite", threads: 1)
+        self.thread = BlockingPool(name: "audio-worker.sqlite", threads: 1, spins: 200)
         do {
             self.database = Mutex(
                 try JobDatabase(

@@ -42,8 +42,11 @@ enum BatchCommand: Command {
         let force = arguments.flag("--force")
         let console = context.console
 
-        let store = try environment.defaultStore()
-        var items = try await self.discover(source, patterns: patterns, store: store)
+        // `s3://BUCKET/PREFIX` names a bucket and a prefix in it; a bare prefix is in the default bucket; a
+        // directory is read in place.
+        let (bucket, prefix) = try Self.bucketAndPrefix(source, defaultBucket: environment.defaultBucket)
+        let store = try environment.storage.bucket(bucket)
+        var items = try await self.discover(prefix, patterns: patterns, store: store)
         guard !items.isEmpty else {
             console.diagnostic("audio-worker batch: nothing in '\(source)' matches \(patterns.joined(separator: " "))")
             return 0
@@ -59,12 +62,12 @@ enum BatchCommand: Command {
             let key =
                 "batch:"
                 + StableHash.hex([
-                    item.input, formats.map(\.rawValue).joined(separator: ","), language ?? "", function ?? "",
+                    bucket, item.input, formats.map(\.rawValue).joined(separator: ","), language ?? "", function ?? "",
                     forceNonce,
                 ])
             let spec = TranscriptionJobSpec(
-                input: item.input, language: language, function: function, formats: formats.map(\.rawValue),
-                outputPrefix: item.outputPrefix)
+                bucket: bucket, input: item.input, language: language, function: function,
+                formats: formats.map(\.rawValue), outputPrefix: item.outputPrefix)
             let (job, _) = try await environment.control.submit(
                 EnqueueRequest(payload: .transcription(spec), idempotencyKey: key, origin: .commandLine))
             if job.status == .dead || job.status == .cancelled {
@@ -165,6 +168,20 @@ enum BatchCommand: Command {
         return try await store.list(prefix: source).filter { Glob.matchesAny(patterns, $0) }.map { key in
             Item(name: key, input: key, outputPrefix: JobInputs.outputPrefix(forKey: key))
         }
+    }
+
+    /// The bucket and key prefix `source` names: `s3://BUCKET/PREFIX`, or a prefix (or directory) in the default.
+    static func bucketAndPrefix(_ source: String, defaultBucket: String) throws(UsageError) -> (String, String) {
+        guard source.hasPrefix("s3://") else { return (defaultBucket, source) }
+        let rest = source.dropFirst("s3://".count)
+        let bucket = String(rest.prefix { $0 != "/" })
+        let prefix = String(rest.dropFirst(bucket.count).drop { $0 == "/" })
+        do {
+            try BucketName.validate(bucket)
+        } catch {
+            throw UsageError("'\(source)': \(error)")
+        }
+        return (bucket, prefix)
     }
 
     private static func progressText(items: [Item], jobs: [String: Job], started: ContinuousClock.Instant) -> String {

@@ -38,6 +38,11 @@ package final class BlockingPool: Sendable {
     private final class Shared: Sendable {
         let condition = NSCondition()
         let state = Mutex(State())
+        let spins: Int
+
+        init(spins: Int) {
+            self.spins = spins
+        }
 
         func enqueue(_ item: Item) {
             self.condition.lock()
@@ -64,6 +69,15 @@ package final class BlockingPool: Sendable {
 
         /// The next item, waiting for one; nil once the pool is stopped and drained.
         func next() -> Item? {
+            // Short calls come in bursts (a lease, a settle, a checkpoint): look again for a moment, yielding the
+            // core, before sleeping, since waking a sleeping thread costs more than such a call (measured: 46 µs a
+            // call through a sleeping thread, 21 µs with 200 looks, Dispatch's global queue 20 µs). Idle, it sleeps.
+            for _ in 0..<self.spins {
+                if let item = self.state.withLock({ $0.items.isEmpty ? nil : $0.items.removeFirst() }) {
+                    return item
+                }
+                sched_yield()
+            }
             self.condition.lock()
             defer { self.condition.unlock() }
             while true {
@@ -83,11 +97,14 @@ package final class BlockingPool: Sendable {
 
     /// The threads' name, for debuggers.
     package let name: String
-    private let shared = Shared()
+    private let shared: Shared
 
-    /// Starts `threads` threads.
-    package init(name: String, threads: Int) {
+    /// Starts `threads` threads; an idle thread looks for new work `spins` times (yielding) before it sleeps, which
+    /// makes a pool of many tiny calls (a database connection's) as quick as Dispatch at the price of a little CPU
+    /// after each burst.
+    package init(name: String, threads: Int, spins: Int = 0) {
         self.name = name
+        self.shared = Shared(spins: max(spins, 0))
         let shared = self.shared
         for index in 0..<max(threads, 1) {
             let thread = Thread {
