@@ -20,7 +20,7 @@ RUN swift build -c release --product audio-worker --static-swift-stdlib \
 FROM debian:bookworm-slim
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libavformat59 libavcodec59 libavutil57 libswresample4 libsqlite3-0 libcurl4 libmicrohttpd12 libnats3.4 \
+        libavformat59 libavcodec59 libavutil57 libswresample4 libsqlite3-0 libcurl4 libmicrohttpd12 libnats3.4 libxml2 \
         ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /data --create-home audio-worker

@@ -44,6 +44,12 @@ let package = Package(
             path: "Tests/JobQueueConformance",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["PipelineCore"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PipelineCoreTests",
             dependencies: ["PipelineCore", "JobQueueConformance"],
@@ -61,7 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "S3StorageTests",
-            dependencies: ["S3Storage", "CurlHTTP", "PipelineCore"],
+            dependencies: ["S3Storage", "CurlHTTP", "PipelineCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -71,7 +77,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["audio-worker", "PipelineCore", "AudioMedia", "CurlHTTP", "SQLiteQueue"],
+            dependencies: ["audio-worker", "PipelineCore", "AudioMedia", "CurlHTTP", "SQLiteQueue", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -92,42 +92,37 @@ struct OutputContainer: ~Copyable {
         return stream.take()
     }
 
+    private typealias WritePacket =
+        @convention(c) (
+            UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int32
+        ) -> Int32
+    private typealias Seek = @convention(c) (UnsafeMutableRawPointer?, Int64, Int32) -> Int64
+
     private static func makeStreamIO(for sink: StreamSink) -> UnsafeMutablePointer<AVIOContext>? {
-        let size: Int32 = 16 * 1024
-        guard let buffer = av_malloc(Int(size)) else { return nil }
-        let opaque = Unmanaged.passUnretained(sink).toOpaque()
         // No seek callback: the muxer knows it cannot go back (an MP3 header without a Xing frame, Ogg pages
         // as they fill).
-        let context = avio_alloc_context(
-            buffer.assumingMemoryBound(to: UInt8.self), size, 1, opaque, nil,
-            { opaque, data, count in
+        let context = Self.makeWriteIO(
+            bufferSize: 16 * 1024, opaque: Unmanaged.passUnretained(sink).toOpaque(),
+            write: { opaque, data, count in
                 guard let opaque, let data, count >= 0 else { return cffmpeg_averror(EINVAL) }
                 let sink = Unmanaged<StreamSink>.fromOpaque(opaque).takeUnretainedValue()
                 sink.write(UnsafeRawBufferPointer(start: data, count: Int(count)))
                 return count
-            }, nil)
-        if context == nil {
-            var unused: UnsafeMutableRawPointer? = buffer
-            av_freep(&unused)
-        } else {
-            context?.pointee.seekable = 0
-        }
+            }, seek: nil)
+        context?.pointee.seekable = 0
         return context
     }
 
     private static func makeMemoryIO(for sink: MemorySink) -> UnsafeMutablePointer<AVIOContext>? {
-        let size: Int32 = 64 * 1024
-        guard let buffer = av_malloc(Int(size)) else { return nil }
-        let opaque = Unmanaged.passUnretained(sink).toOpaque()
-        let context = avio_alloc_context(
-            buffer.assumingMemoryBound(to: UInt8.self), size, 1, opaque, nil,
-            { opaque, data, count in
+        Self.makeWriteIO(
+            bufferSize: 64 * 1024, opaque: Unmanaged.passUnretained(sink).toOpaque(),
+            write: { opaque, data, count in
                 guard let opaque, let data, count >= 0 else { return cffmpeg_averror(EINVAL) }
                 let sink = Unmanaged<MemorySink>.fromOpaque(opaque).takeUnretainedValue()
                 sink.write(UnsafeRawBufferPointer(start: data, count: Int(count)))
                 return count
             },
-            { opaque, offset, whence in
+            seek: { opaque, offset, whence in
                 guard let opaque else { return Int64(cffmpeg_averror(EINVAL)) }
                 let sink = Unmanaged<MemorySink>.fromOpaque(opaque).takeUnretainedValue()
                 if whence & AVSEEK_SIZE != 0 {
@@ -136,6 +131,15 @@ struct OutputContainer: ~Copyable {
                 let position = sink.seek(to: offset, whence: whence & ~AVSEEK_FORCE)
                 return position < 0 ? Int64(cffmpeg_averror(EINVAL)) : position
             })
+    }
+
+    /// A write-only AVIO context over `opaque` with a buffer libavformat owns (freed here if allocation fails).
+    private static func makeWriteIO(
+        bufferSize: Int32, opaque: UnsafeMutableRawPointer, write: WritePacket, seek: Seek?
+    ) -> UnsafeMutablePointer<AVIOContext>? {
+        guard let buffer = av_malloc(Int(bufferSize)) else { return nil }
+        let context = avio_alloc_context(
+            buffer.assumingMemoryBound(to: UInt8.self), bufferSize, 1, opaque, nil, write, seek)
         if context == nil {
             var unused: UnsafeMutableRawPointer? = buffer
             av_freep(&unused)

@@ -79,19 +79,8 @@ extension S3Bucket {
             operation: "CreateMultipartUpload", method: .post, key: key, query: [("uploads", "")],
             headers: ["Content-Type": contentType ?? "application/octet-stream"], timeout: self.settings.requestTimeout,
             isIdempotent: false)
-        let response = try await self.send(call)
-        guard response.isSuccess else {
-            throw self.storageError(for: response, of: call)
-        }
-        let root: S3XMLElement
-        do {
-            root = try S3XMLElement.parse(response.body)
-        } catch {
-            throw self.malformed(call, "\(error)")
-        }
-        guard root.name == "InitiateMultipartUploadResult", let id = root.text(of: "UploadId"), !id.isEmpty,
-            id.utf8.count <= 1024
-        else {
+        let root = try await self.sendForDocument(call, named: "InitiateMultipartUploadResult")
+        guard let id = root.text(of: "UploadId"), !id.isEmpty, id.utf8.count <= 1024 else {
             throw self.malformed(call, "no upload id")
         }
         return id
@@ -139,22 +128,7 @@ extension S3Bucket {
             operation: "CompleteMultipartUpload", method: .post, key: key, query: [("uploadId", uploadID)],
             headers: ["Content-Type": "application/xml"], body: .data(body), payloadHash: SHA256.hexHash(body),
             timeout: self.settings.requestTimeout * 4, isIdempotent: false)
-        let response = try await self.send(call)
-        guard response.isSuccess else {
-            throw self.storageError(for: response, of: call)
-        }
-        // S3 may answer 200 and still fail: the error is then the body.
-        guard let root = try? S3XMLElement.parse(response.body) else {
-            throw self.malformed(call, "the reply is not XML")
-        }
-        if root.name == "Error" {
-            var failed = response
-            failed.status = 500
-            throw self.storageError(for: failed, of: call)
-        }
-        guard root.name == "CompleteMultipartUploadResult" else {
-            throw self.malformed(call, "expected CompleteMultipartUploadResult, got \(root.name.prefix(64))")
-        }
+        _ = try await self.sendForDocument(call, named: "CompleteMultipartUploadResult")
     }
 
     /// Abandons an upload (AbortMultipartUpload), freeing its parts; a failure is logged, not thrown, since the
@@ -181,6 +155,18 @@ extension S3Bucket {
             operation: "ListMultipartUploads", method: .get, key: nil, query: [("uploads", ""), ("prefix", prefix)],
             destination: .memory(maxBytes: Self.maxListingPageBytes), timeout: self.settings.requestTimeout,
             isIdempotent: true)
+        let root = try await self.sendForDocument(call, named: "ListMultipartUploadsResult")
+        return root.children("Upload").compactMap { upload in
+            guard let key = upload.text(of: "Key"), let id = upload.text(of: "UploadId") else { return nil }
+            return PendingUpload(key: key, uploadID: id)
+        }
+    }
+
+    /// Sends `call` and returns the XML document of its 2xx reply, whose root must be `name`.
+    ///
+    /// S3 may answer 200 and still fail (CompleteMultipartUpload does, when it fails after the status line was
+    /// sent): an `Error` document is then the body, and it fails the call like a 500.
+    private func sendForDocument(_ call: S3Call, named name: String) async throws -> S3XMLElement {
         let response = try await self.send(call)
         guard response.isSuccess else {
             throw self.storageError(for: response, of: call)
@@ -191,13 +177,15 @@ extension S3Bucket {
         } catch {
             throw self.malformed(call, "\(error)")
         }
-        guard root.name == "ListMultipartUploadsResult" else {
-            throw self.malformed(call, "expected ListMultipartUploadsResult, got \(root.name.prefix(64))")
+        if root.name == "Error" {
+            var failed = response
+            failed.status = 500
+            throw self.storageError(for: failed, of: call)
         }
-        return root.children("Upload").compactMap { upload in
-            guard let key = upload.text(of: "Key"), let id = upload.text(of: "UploadId") else { return nil }
-            return PendingUpload(key: key, uploadID: id)
+        guard root.name == name else {
+            throw self.malformed(call, "expected \(name), got \(root.name.prefix(64))")
         }
+        return root
     }
 
     private func malformed(_ call: S3Call, _ reason: String) -> StorageError {

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineCore
 import Synchronization
+import TestSupport
 
 /// A raw TCP server on 127.0.0.1 that answers every connection with scripted bytes, to play a provider that breaks
 /// HTTP on purpose: bad status lines, endless headers, broken chunking, stalls, drips, resets.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// `audio-worker serve` (or any long-running `audio-worker` command) as a background process in a test.
 final class ServeProcess: Sendable {

@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import PipelineCore
+import TestSupport
 
 /// The local speech server (`scripts/local-speech-server.py`) run as a real process on 127.0.0.1 for a test.
 ///
@@ -34,29 +35,7 @@ final class SpeechServer: Sendable {
             [
                 WorkerProcess.root.appendingPathComponent("scripts/local-speech-server.py").path, "--port", "0",
             ] + arguments
-        let output = Pipe()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("speech-server-\(UUID()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardOutput = output
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-        let reader = output.fileHandleForReading
-        let line = try await runBlocking { _ -> String in
-            var collected = Data()
-            while !collected.contains(UInt8(ascii: "\n")) {
-                let chunk = reader.availableData
-                if chunk.isEmpty { break }
-                collected.append(chunk)
-            }
-            return String(decoding: collected, as: UTF8.self)
-        }
-        guard line.hasPrefix("LISTENING "),
-            let port = Int(line.dropFirst(10).trimmingCharacters(in: .whitespacesAndNewlines))
-        else {
-            process.terminate()
-            let errors = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw SetupError("the speech server did not start: \(line) \(errors.suffix(2000))")
-        }
+        let (port, log) = try await ListeningProcess.start(process, name: "speech-server")
         return SpeechServer(port: port, process: process, log: log)
     }
 
@@ -91,11 +70,4 @@ final class SpeechServer: Sendable {
                 headers: ["Content-Type": "application/json"], body: body, timeout: .seconds(10)))
         return try JSONDecoder().decode(JSONValue.self, from: response.body)
     }
-}
-
-/// A test environment that is not ready.
-struct SetupError: Error, CustomStringConvertible {
-    let description: String
-
-    init(_ description: String) { self.description = description }
 }

@@ -2,6 +2,7 @@ import AudioMedia
 import Foundation
 import PipelineCore
 import SQLiteQueue
+import TestSupport
 import Testing
 
 /// The queue worker with real processes: kill -9, SIGTERM, provider outages, corrupt input, two workers.

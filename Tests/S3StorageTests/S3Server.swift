@@ -1,5 +1,6 @@
 import Foundation
 import PipelineCore
+import TestSupport
 import Testing
 
 /// A real S3 server for the tests: SeaweedFS through `scripts/s3-server`, on 127.0.0.1, with credentials enforced.
@@ -42,11 +43,11 @@ final class S3Server: Sendable {
 
     /// Starts a server on `port` (a free one when nil) keeping its objects in `data` (a new directory when nil).
     ///
-    /// - Throws: ``S3ServerError`` with the script's output when the server does not come up.
+    /// - Throws: ``SetupError`` with the script's output when the server does not come up.
     static func start(port: Int? = nil, data: URL? = nil) async throws -> S3Server {
         let script = self.root.appendingPathComponent("scripts/s3-server")
         guard FileManager.default.isExecutableFile(atPath: script.path) else {
-            throw S3ServerError("no executable \(script.path)")
+            throw SetupError("no executable \(script.path)")
         }
         let data = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("s3-server-\(UUID())")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
@@ -57,33 +58,9 @@ final class S3Server: Sendable {
                 "--access-key", self.accessKey, "--secret-key", self.secretKey, "--bucket", self.bucket,
                 "--data", data.path, "--stop-on-stdin-eof",
             ] + (port.map { ["--port", "\($0)"] } ?? [])
-        let output = Pipe()
         let input = Pipe()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("s3-server-\(UUID()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardOutput = output
         process.standardInput = input
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-        let reader = output.fileHandleForReading
-        let line = try await runBlocking { _ -> String in
-            var collected = Data()
-            while !collected.contains(UInt8(ascii: "\n")) {
-                let chunk = reader.availableData
-                if chunk.isEmpty { break }
-                collected.append(chunk)
-            }
-            return String(decoding: collected, as: UTF8.self)
-        }
-        guard line.hasPrefix("LISTENING "),
-            let listening = Int(line.dropFirst(10).trimmingCharacters(in: .whitespacesAndNewlines))
-        else {
-            process.terminate()
-            process.waitUntilExit()
-            let errors = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            try? FileManager.default.removeItem(at: log)
-            throw S3ServerError("the S3 server did not start: '\(line)' \(errors.suffix(3000))")
-        }
+        let (listening, log) = try await ListeningProcess.start(process, name: "s3-server")
         return S3Server(port: listening, data: data, process: process, input: input, log: log)
     }
 
@@ -131,11 +108,4 @@ struct S3ServerTrait: SuiteTrait, TestScoping {
 extension Trait where Self == S3ServerTrait {
     /// A SeaweedFS S3 server for the suite.
     static var s3Server: Self { Self() }
-}
-
-/// The test S3 server is missing or did not come up.
-struct S3ServerError: Error, CustomStringConvertible {
-    let description: String
-
-    init(_ description: String) { self.description = description }
 }

@@ -35,14 +35,15 @@ package final class ChangeSignal: Sendable {
     /// Returns once the generation differs from `seen`, or after `timeout`, or when the task is cancelled.
     package func wait(after seen: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForChange(after: seen) }
+            group.addTask { await self.wait(after: seen) }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }
     }
 
-    private func waitForChange(after seen: UInt64) async {
+    /// Returns once the generation differs from `seen`, or when the task is cancelled.
+    package func wait(after seen: UInt64) async {
         let id = self.state.withLock { state -> UInt64 in
             state.nextWaiter &+= 1
             return state.nextWaiter
