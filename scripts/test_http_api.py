@@ -63,10 +63,8 @@ class Servers:
         self.speech = subprocess.Popen(
             [python, os.path.join(HERE, "local-speech-server.py"), "--port", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.s3 = subprocess.Popen(
-            [python, os.path.join(HERE, "s3-server"), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
-             "--bucket", BUCKET, "--stop-on-stdin-eof"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.s3_data = os.path.join(self.work, "s3")
+        self.s3 = self._start_s3()
         speech_port = listening(self.speech, "the speech server")
         self.s3_port = listening(self.s3, "the S3 server")
         self.env = dict(
@@ -76,7 +74,8 @@ class Servers:
             AUDIO_WORKER_API_BASE__kokoro_local__local="http://127.0.0.1:%d/v1" % speech_port)
         config = os.path.join(self.work, "worker.toml")
         with open(config, "w") as handle:
-            handle.write(open(os.path.join(ROOT, "config", "audio-worker.toml")).read())
+            with open(os.path.join(ROOT, "config", "audio-worker.toml")) as defaults:
+                handle.write(defaults.read())
             handle.write('\n[http]\nmax_body_mb = 8\nbody_timeout_s = 3\nheader_timeout_s = 2\n')
         gateway = os.path.join(ROOT, "config", "tensorzero.toml")
         self.serve_log = open(os.path.join(self.work, "serve.log"), "w")
@@ -99,6 +98,23 @@ class Servers:
         self.s3_client = boto3.client(
             "s3", endpoint_url="http://127.0.0.1:%d" % self.s3_port, aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+
+    def _start_s3(self, port=0):
+        return subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "s3-server"), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
+             "--bucket", BUCKET, "--data", self.s3_data, "--port", str(port), "--stop-on-stdin-eof"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def stop_s3(self):
+        """Stops the S3 server; its objects stay in its data directory."""
+        self.s3.stdin.close()
+        self.s3.wait(timeout=30)
+        self.s3.stdout.close()
+
+    def restart_s3(self):
+        """Starts the S3 server again on the same port and data, as `serve`'s MINIO_ENDPOINT names it."""
+        self.s3 = self._start_s3(self.s3_port)
+        listening(self.s3, "the restarted S3 server")
 
     def _drain_log(self):
         for line in self.serve.stderr:
@@ -367,6 +383,67 @@ class JobsAndMetricsTests(unittest.TestCase):
                                       headers={"X-API-Key": API_KEY}).status_code, 200)
         self.assertEqual(requests.get(SERVERS.base + "/v1/jobs", timeout=10,
                                       headers={"Authorization": "Bearer " + API_KEY + "x"}).status_code, 401)
+
+
+def jobs_for(key):
+    """The jobs whose transcription input is `key`, newest first."""
+    listed = requests.get(SERVERS.base + "/v1/jobs?limit=200", headers=auth(), timeout=30).json()["data"]
+    return [job for job in listed if (job["payload"].get("transcription") or {}).get("input") == key]
+
+
+def wait_for_job(job_id, statuses, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = requests.get(SERVERS.base + "/v1/jobs/" + job_id, headers=auth(), timeout=30).json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.2)
+    raise AssertionError("job %s not %s after %d s: %s" % (job_id, statuses, timeout, job))
+
+
+class FaultTests(unittest.TestCase):
+    """What happens to a job when its caller or its storage goes away."""
+
+    def test_a_caller_that_hangs_up_does_not_cancel_its_job(self):
+        key = "hangup/talk.flac"
+        SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech.flac"), BUCKET, key)
+        body = json.dumps({"bucket": BUCKET, "key": key}).encode()
+        head = ("POST /transcribe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (API_KEY, len(body))).encode()
+        with socket.create_connection(("127.0.0.1", SERVERS.port), timeout=10) as connection:
+            connection.sendall(head + body)
+            deadline = time.time() + 30
+            while not jobs_for(key) and time.time() < deadline:
+                time.sleep(0.05)
+        # The caller is gone before the job could finish (the fixture takes seconds on the real model).
+        jobs = jobs_for(key)
+        self.assertEqual(len(jobs), 1)
+        self.assertIn(jobs[0]["status"], ("queued", "running"))
+        job = wait_for_job(jobs[0]["id"], ("succeeded", "dead", "cancelled"))
+        self.assertEqual(job["status"], "succeeded", job)
+        self.assertIn("quick brown fox", job["result"]["text"].lower())
+        self.assertEqual(len(jobs_for(key)), 1)
+
+    def test_a_storage_outage_is_retried_and_the_job_finishes_when_storage_returns(self):
+        key = "outage/talk.flac"
+        SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech.flac"), BUCKET, key)
+        SERVERS.stop_s3()
+        try:
+            created = requests.post(SERVERS.base + "/v1/jobs", headers=auth(), timeout=30, json={
+                "transcription": {"bucket": BUCKET, "key": key, "formats": ["txt"]}})
+            self.assertEqual(created.status_code, 202, created.text)
+            failed = wait_for_job(created.json()["id"], ("failed", "dead", "succeeded"), timeout=120)
+            self.assertEqual(failed["status"], "failed", failed)
+            self.assertEqual(failed["error"]["kind"], "storage")
+            self.assertNotIn(SECRET_KEY, json.dumps(failed))
+        finally:
+            SERVERS.restart_s3()
+        job = wait_for_job(created.json()["id"], ("succeeded", "dead"), timeout=180)
+        self.assertEqual(job["status"], "succeeded", job)
+        self.assertGreaterEqual(job["attempts"], 2)
+        text = SERVERS.s3_client.get_object(Bucket=BUCKET, Key="transcripts/%s.txt" % key)["Body"].read()
+        self.assertIn(b"quick brown fox", text.lower())
+        self.assertEqual(len(jobs_for(key)), 1)
 
 
 class BatchTests(unittest.TestCase):
