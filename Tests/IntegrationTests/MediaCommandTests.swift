@@ -53,6 +53,28 @@ struct MediaCommandTests {
     }
 
     @Test
+    func aMissingInputIsNamedOnceInTheErrorLine() async throws {
+        let outcome = try await WorkerProcess.run(["transcribe", "/nonexistent-input.mp3"])
+
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.split(separator: "\n").count == 1)
+        #expect(outcome.stderr.components(separatedBy: "/nonexistent-input.mp3").count == 2, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("no such file"))
+    }
+
+    @Test
+    func versionPrintsTheNameAndASemanticVersion() async throws {
+        let outcome = try await WorkerProcess.run(["--version"])
+
+        #expect(outcome.status == 0)
+        let parts = outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ")
+        #expect(parts.first == "audio-worker")
+        #expect(
+            parts.count == 2 && parts[1].split(separator: ".").count == 3
+                && parts[1].allSatisfy { $0.isNumber || $0 == "." })
+    }
+
+    @Test
     func probePrintsFormatDurationSizeAndStreams() async throws {
         let outcome = try await WorkerProcess.run(["probe", WorkerProcess.fixture("speech-video.mp4")])
 
