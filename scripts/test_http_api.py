@@ -11,6 +11,7 @@ Run from scripts/ with the venv's Python:  ../.venv/bin/python -m unittest test_
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -75,8 +76,11 @@ class Servers:
         config = os.path.join(self.work, "worker.toml")
         with open(config, "w") as handle:
             with open(os.path.join(ROOT, "config", "audio-worker.toml")) as defaults:
-                handle.write(defaults.read())
-            handle.write('\n[http]\nmax_body_mb = 8\nbody_timeout_s = 3\nheader_timeout_s = 2\n')
+                text = defaults.read()
+            for key, value in (("max_body_mb", "8"), ("body_timeout_s", "3"), ("header_timeout_s", "2")):
+                text, count = re.subn(r"^%s = .*$" % key, "%s = %s" % (key, value), text, flags=re.MULTILINE)
+                assert count == 1, key
+            handle.write(text)
         gateway = os.path.join(ROOT, "config", "tensorzero.toml")
         self.serve_log = open(os.path.join(self.work, "serve.log"), "w")
         self.serve = subprocess.Popen(
@@ -90,7 +94,10 @@ class Servers:
             if not line:
                 raise RuntimeError("serve exited: " + open(os.path.join(self.work, "serve.log")).read())
             self.serve_log.write(line)
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise RuntimeError("serve did not start: " + line + self.serve.stderr.read()) from None
             if record.get("msg") == "http listening":
                 self.port = int(record["port"])
         threading.Thread(target=self._drain_log, daemon=True).start()

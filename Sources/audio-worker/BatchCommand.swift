@@ -46,7 +46,9 @@ enum BatchCommand: Command {
         // directory is read in place.
         let (bucket, prefix) = try Self.bucketAndPrefix(source, defaultBucket: environment.defaultBucket)
         let store = try environment.storage.bucket(bucket)
-        var items = try await self.discover(prefix, patterns: patterns, store: store)
+        var items = try await self.discover(
+            prefix, patterns: patterns, store: store,
+            outputsUnder: environment.configuration.worker.storage.transcriptPrefix)
         guard !items.isEmpty else {
             console.diagnostic("audio-worker batch: nothing in '\(source)' matches \(patterns.joined(separator: " "))")
             return 0
@@ -140,7 +142,9 @@ enum BatchCommand: Command {
     }
 
     /// The files of a directory (read in place), or the keys under a storage prefix, that match `patterns`.
-    private static func discover(_ source: String, patterns: [String], store: any ObjectStore) async throws -> [Item] {
+    private static func discover(
+        _ source: String, patterns: [String], store: any ObjectStore, outputsUnder prefix: String
+    ) async throws -> [Item] {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue {
             let root = URL(fileURLWithPath: source, isDirectory: true).standardizedFileURL
@@ -155,7 +159,7 @@ enum BatchCommand: Command {
                 items.append(
                     Item(
                         name: relative, input: file.absoluteString,
-                        outputPrefix: JobInputs.outputPrefix(forKey: "batch/\(base)/\(relative)"),
+                        outputPrefix: JobInputs.outputPrefix(forKey: "batch/\(base)/\(relative)", under: prefix),
                         seconds: seconds ?? nil))
             }
             return items.sorted { $0.name < $1.name }
@@ -166,7 +170,7 @@ enum BatchCommand: Command {
             throw UsageError("'\(source)' is neither a directory nor a storage prefix (\(error))")
         }
         return try await store.list(prefix: source).filter { Glob.matchesAny(patterns, $0) }.map { key in
-            Item(name: key, input: key, outputPrefix: JobInputs.outputPrefix(forKey: key))
+            Item(name: key, input: key, outputPrefix: JobInputs.outputPrefix(forKey: key, under: prefix))
         }
     }
 

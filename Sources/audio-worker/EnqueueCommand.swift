@@ -61,7 +61,9 @@ enum EnqueueCommand: Command {
             TranscriptionJobSpec(
                 input: key, language: options.language, function: arguments.value("--function"),
                 formats: options.formats.map(\.rawValue), outAudioKey: arguments.value("--out-audio-key"),
-                outputPrefix: arguments.value("--output-prefix") ?? JobInputs.outputPrefix(forKey: key),
+                outputPrefix: arguments.value("--output-prefix")
+                    ?? JobInputs.outputPrefix(
+                        forKey: key, under: environment.configuration.worker.storage.transcriptPrefix),
                 videoID: arguments.value("--video-id"), namespace: arguments.value("--namespace"),
                 contextID: arguments.value("--context-id")))
     }
@@ -111,7 +113,9 @@ enum EnqueueCommand: Command {
         let function = arguments.value("--function")
         let outputKey =
             arguments.value("--output-key")
-            ?? JobInputs.speechKey(text: text, voice: voice, format: format, sampleRate: rate, function: function)
+            ?? JobInputs.speechKey(
+                text: text, voice: voice, format: format, sampleRate: rate, function: function,
+                under: environment.configuration.worker.storage.speechPrefix)
         do {
             try StorageKey.validate(outputKey)
         } catch {

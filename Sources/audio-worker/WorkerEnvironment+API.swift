@@ -32,6 +32,12 @@ extension WorkerEnvironment {
         settings.syncTimeout = http.syncTimeout
         settings.maxWaiting = http.maxWaiting
         settings.maxSpeechCharacters = self.configuration.worker.speech.maxTextCharacters
+        let storage = self.configuration.worker.storage
+        settings.speechPrefix = storage.speechPrefix + "api/"
+        settings.jobDefaults = JobSubmission.Defaults(
+            formats: self.configuration.worker.transcription.formats,
+            speechFormat: self.configuration.worker.speech.format, transcriptPrefix: storage.transcriptPrefix,
+            speechPrefix: storage.speechPrefix)
         let queue = self.queue
         let metrics = self.metrics
         let gateway = self.pipelines.gateway

@@ -26,10 +26,11 @@ extension HTTPServerTests {
             #expect(streamed.deletedAfterResponse)
             #expect(streamed.leftover.isEmpty)
             #expect(held.echo["kind"] == .string("memory"))
-            // The body is 51 200 kB.
+            // The body is 51 200 kB. The control's peak can fall short of it when pages freed by tests running beside
+            // this one are reused (seen: 33 MB), so it only has to stand clear of the bound the streamed upload meets.
             #expect(streamed.growth < 16 << 10)
             #expect(streamed.peakGrowth < 16 << 10)
-            #expect(held.peakGrowth > 40 << 10)
+            #expect(held.peakGrowth > 24 << 10)
         }
 
         /// What uploading `source` through curl to `/echo` showed, with memory figures in kB.

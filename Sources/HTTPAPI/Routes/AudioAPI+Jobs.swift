@@ -14,6 +14,7 @@ extension AudioAPI {
             }
             let (bucket, key) = try await self.store(upload: file, from: form)
             var spec = self.spec(bucket: bucket, key: key)
+            spec.formats = self.settings.jobDefaults.formats
             spec.language = try Self.nonEmpty(form.text("language"))
             spec.function = try Self.nonEmpty(form.text("function"))
             if let formats = try Self.nonEmpty(form.text("formats")) {
@@ -27,7 +28,7 @@ extension AudioAPI {
             do {
                 submission = try JobSubmission.request(
                     from: .object(json), origin: .network,
-                    defaults: JobSubmission.Defaults(transcriptPrefix: self.settings.transcriptPrefix))
+                    defaults: self.settings.jobDefaults)
             } catch {
                 throw APIError.invalid(error)
             }

@@ -118,7 +118,8 @@ extension AudioAPI {
     /// A job for `key` in `bucket`, with outputs beside it under the transcript prefix.
     func spec(bucket: String?, key: String) -> TranscriptionJobSpec {
         TranscriptionJobSpec(
-            bucket: bucket, input: key, formats: ["json"], outputPrefix: self.settings.transcriptPrefix + key)
+            bucket: bucket, input: key, formats: ["json"],
+            outputPrefix: self.settings.jobDefaults.transcriptPrefix + key)
     }
 
     /// Submits `spec` from the network and waits for its job; a job that did not succeed becomes the error its

@@ -20,10 +20,11 @@ package struct AudioAPI: HTTPResponder {
         package var maxWaiting = 256
         /// Where uploaded media is stored before its job runs.
         package var uploadPrefix = "uploads/"
-        /// The prefix of transcript outputs (`PREFIX + input key + .json`).
-        package var transcriptPrefix = "transcripts/"
-        /// The prefix of speech outputs made for API requests.
+        /// The prefix of speech outputs made for `/v1/audio/speech` requests (named by a random id).
         package var speechPrefix = "speech/api/"
+        /// What a job leaves out: its formats, and the prefixes of transcripts (`PREFIX + input key + .json`) and of
+        /// speech. The synchronous routes write their transcript JSON under the same prefix.
+        package var jobDefaults = JobSubmission.Defaults()
         /// The longest text one speech request may carry, in characters.
         package var maxSpeechCharacters = 100_000
 

@@ -89,6 +89,10 @@ package struct WorkerConfig: Sendable, Equatable {
         package var multipartThreshold: Int64 = 64 << 20
         /// The size of each multipart part, in bytes.
         package var partSize: Int64 = 16 << 20
+        /// Where transcripts of a key go: `PREFIX` + `KEY` + `.json` (and the other formats).
+        package var transcriptPrefix = "transcripts/"
+        /// Where synthesized speech goes: `PREFIX` + a hash of the request + the format's extension.
+        package var speechPrefix = "speech/"
     }
 
     /// Decoding settings (`[media]`).
@@ -408,7 +412,7 @@ package struct WorkerConfig: Sendable, Equatable {
     private mutating func readStorage(_ table: ConfigTable) throws(ConfigError) {
         try table.rejectUnknownKeys(allowing: [
             "backend", "bucket", "endpoint", "secure", "region", "access_key_location", "secret_key_location",
-            "multipart_threshold_mb", "part_mb",
+            "multipart_threshold_mb", "part_mb", "transcript_prefix", "speech_prefix",
         ])
         if let backend = try table.string("backend") {
             guard let value = Storage.Backend(rawValue: backend) else {
@@ -442,6 +446,18 @@ package struct WorkerConfig: Sendable, Equatable {
         }
         if let megabytes = try table.number("part_mb", in: 5...5000) {
             self.storage.partSize = Int64(megabytes * 1_048_576)
+        }
+        for (key, keyPath) in [
+            ("transcript_prefix", \Storage.transcriptPrefix), ("speech_prefix", \Storage.speechPrefix),
+        ] as [(String, WritableKeyPath<Storage, String>)] {
+            if let prefix = try table.string(key) {
+                do {
+                    try StorageKey.validatePrefix(prefix)
+                } catch {
+                    throw table.error(key, "\(key): \(error.description)")
+                }
+                self.storage[keyPath: keyPath] = prefix
+            }
         }
     }
 

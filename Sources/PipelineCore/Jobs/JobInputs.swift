@@ -9,17 +9,22 @@ package enum JobInputs {
         return "inputs/\(StableHash.hex([path]).prefix(12))/\(Self.safeName(file.lastPathComponent))"
     }
 
-    /// The default output prefix for an input key: `transcripts/KEY`, so outputs are `transcripts/KEY.json`, ....
+    /// The default output prefix for an input key: `PREFIX` + `KEY` (`transcripts/KEY` by default), so outputs are
+    /// `transcripts/KEY.json`, ....
     ///
     /// The input's extension stays in the name: `talk.mp3` and `talk.wav` side by side must not share outputs.
-    package static func outputPrefix(forKey key: String) -> String { "transcripts/" + key }
+    package static func outputPrefix(forKey key: String, under prefix: String = "transcripts/") -> String {
+        prefix + key
+    }
 
-    /// The default output key of a synthesis: `speech/HASH.EXT`, from everything that shapes the audio.
-    package static func speechKey(text: String, voice: String?, format: String, sampleRate: Int?, function: String?)
-        -> String
-    {
+    /// The default output key of a synthesis: `PREFIX` + `HASH.EXT` (`speech/HASH.EXT` by default), from everything
+    /// that shapes the audio.
+    package static func speechKey(
+        text: String, voice: String?, format: String, sampleRate: Int?, function: String?,
+        under prefix: String = "speech/"
+    ) -> String {
         let hash = StableHash.hex([text, voice ?? "", format, sampleRate.map(String.init) ?? "", function ?? ""])
-        return "speech/\(hash).\(AudioFileFormat(fileExtension: format)?.fileExtension ?? format)"
+        return "\(prefix)\(hash).\(AudioFileFormat(fileExtension: format)?.fileExtension ?? format)"
     }
 
     /// A file name safe as a key segment: control characters and slashes replaced, never `.` or `..`.

@@ -20,14 +20,18 @@ package enum JobSubmission {
         package var speechFormat: String
         /// The prefix of transcript outputs.
         package var transcriptPrefix: String
+        /// The prefix of speech outputs.
+        package var speechPrefix: String
 
         /// Creates defaults.
         package init(
-            formats: [String] = ["json"], speechFormat: String = "wav", transcriptPrefix: String = "transcripts/"
+            formats: [String] = ["json"], speechFormat: String = "wav", transcriptPrefix: String = "transcripts/",
+            speechPrefix: String = "speech/"
         ) {
             self.formats = formats
             self.speechFormat = speechFormat
             self.transcriptPrefix = transcriptPrefix
+            self.speechPrefix = speechPrefix
         }
     }
 
@@ -103,7 +107,9 @@ package enum JobSubmission {
         }
         let outputKey =
             try self.string(spec["output_key"], "output_key")
-            ?? JobInputs.speechKey(text: text, voice: voice, format: format, sampleRate: rate, function: function)
+            ?? JobInputs.speechKey(
+                text: text, voice: voice, format: format, sampleRate: rate, function: function,
+                under: defaults.speechPrefix)
         return SynthesisJobSpec(
             bucket: try self.string(spec["bucket"], "bucket"), text: text, voice: voice, format: format,
             sampleRate: rate, speed: speed, function: function, outputKey: outputKey)

@@ -110,6 +110,23 @@ struct WorkerConfigTests {
     }
 
     @Test
+    func outputPrefixesAreConfigurableAndMustBeSafeKeys() throws {
+        let defaults = try WorkerConfig(ConfigFixtures.table(""))
+        #expect(defaults.storage.transcriptPrefix == "transcripts/" && defaults.storage.speechPrefix == "speech/")
+
+        let config = try WorkerConfig(
+            ConfigFixtures.table("[storage]\ntranscript_prefix = \"pmoves/transcripts/\"\nspeech_prefix = \"tts/\"\n"))
+
+        #expect(config.storage.transcriptPrefix == "pmoves/transcripts/")
+        #expect(config.storage.speechPrefix == "tts/")
+        for bad in ["../up/", "/absolute/", "a//b/"] {
+            #expect(throws: ConfigError.self, "\(bad)") {
+                try WorkerConfig(ConfigFixtures.table("[storage]\ntranscript_prefix = \"\(bad)\"\n"))
+            }
+        }
+    }
+
+    @Test
     func apiBaseOverridesAreReadPerModelAndProvider() {
         let overrides = WorkerConfig.apiBaseOverrides([
             "AUDIO_WORKER_API_BASE__whisper_small_local__local": "http://127.0.0.1:9000/v1", "OTHER": "x",
