@@ -85,6 +85,19 @@ package struct S3Bucket: ObjectStore {
         }
     }
 
+    package func delete(_ key: String) async throws {
+        try StorageKey.validate(key)
+        let call = S3Call(
+            operation: "DeleteObject", method: .delete, key: key, timeout: self.settings.requestTimeout,
+            isIdempotent: true)
+        let response = try await self.send(call)
+        // S3 answers 204 whether or not the object was there; some stores say 404 for an absent one.
+        guard response.isSuccess || response.status == 404 && S3ErrorReply.parse(response.body)?.code != "NoSuchBucket"
+        else {
+            throw self.storageError(for: response, of: call)
+        }
+    }
+
     package func uri(for key: String) -> String {
         "\(self.settings.endpoint.baseURL)/\(self.name)/\(S3URIEncoding.encode(key, keepingSlashes: true))"
     }

@@ -131,6 +131,19 @@ struct S3BucketIntegrationTests {
         #expect(try await !bucket.exists(self.prefix + "her"))
     }
 
+    @Test func deleteRemovesTheObjectAndAnAbsentOneIsFine() async throws {
+        let bucket = try self.bucket()
+        try await bucket.put(self.prefix + "gone", data: Data("x".utf8), contentType: nil)
+        try await bucket.put(self.prefix + "kept", data: Data("y".utf8), contentType: nil)
+
+        try await bucket.delete(self.prefix + "gone")
+        try await bucket.delete(self.prefix + "gone")
+
+        #expect(try await bucket.list(prefix: self.prefix) == [self.prefix + "kept"])
+        let missing = try self.bucket(name: "no-such-bucket-\(UUID().uuidString.prefix(6).lowercased())")
+        await #expect(throws: StorageError.self) { try await missing.delete("anything") }
+    }
+
     @Test func listingsFollowContinuationTokensAndSortByBytes() async throws {
         let client = InterceptingHTTPClient()
         let bucket = try self.bucket(client) { $0.listPageSize = 2 }

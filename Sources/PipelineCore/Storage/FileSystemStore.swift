@@ -75,6 +75,26 @@ package struct FileSystemStore: ObjectStore {
         }
     }
 
+    package func delete(_ key: String) async throws {
+        try Self.validateForWriting(key)
+        let root = self.root
+        try await runBlocking { _ in
+            let resolved: Resolved
+            do {
+                resolved = try Self.resolveExisting(key, root: root)
+            } catch StorageError.notFound {
+                return
+            }
+            guard resolved.isFile else { return }
+            do {
+                try FileManager.default.removeItem(atPath: resolved.path)
+            } catch {
+                guard FileManager.default.fileExists(atPath: resolved.path) else { return }
+                throw StorageError.io(key: key, message: "cannot remove it: \(error.localizedDescription)")
+            }
+        }
+    }
+
     package func list(prefix: String) async throws -> [String] {
         try StorageKey.validatePrefix(prefix)
         let root = self.root

@@ -43,6 +43,11 @@ package actor InMemoryObjectStore: ObjectStore {
         return self.objects[key] != nil
     }
 
+    package func delete(_ key: String) async throws {
+        try StorageKey.validate(key)
+        self.objects[key] = nil
+    }
+
     package func list(prefix: String) async throws -> [String] {
         try StorageKey.validatePrefix(prefix)
         return self.objects.keys.filter { $0.hasPrefix(prefix) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

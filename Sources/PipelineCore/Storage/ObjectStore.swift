@@ -18,6 +18,9 @@ package protocol ObjectStore: Sendable {
     /// Whether an object exists at `key`.
     func exists(_ key: String) async throws -> Bool
 
+    /// Removes the object at `key`; removing an object that is not there succeeds.
+    func delete(_ key: String) async throws
+
     /// Every key under `prefix` (a key prefix, not necessarily a directory), sorted by UTF-8 bytes.
     func list(prefix: String) async throws -> [String]
 

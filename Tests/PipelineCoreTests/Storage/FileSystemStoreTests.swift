@@ -31,6 +31,23 @@ struct FileSystemStoreTests {
     }
 
     @Test
+    func deleteRemovesTheObjectOnlyAndAnAbsentOneIsFine() async throws {
+        let fixture = try Fixture()
+        try await fixture.store.put("a/b/one.wav", data: Data("1".utf8), contentType: nil)
+        try await fixture.store.put("a/two.wav", data: Data("2".utf8), contentType: nil)
+
+        try await fixture.store.delete("a/b/one.wav")
+        try await fixture.store.delete("a/b/one.wav")
+        try await fixture.store.delete("never/there.wav")
+
+        #expect(try await fixture.store.list(prefix: "") == ["a/two.wav"])
+        await #expect(throws: StorageError.self) { try await fixture.store.delete("../outside.wav") }
+        // A directory is not an object: deleting its name leaves what is inside.
+        try await fixture.store.delete("a")
+        #expect(try await fixture.store.exists("a/two.wav"))
+    }
+
+    @Test
     func bytesAndFilesRoundTripThroughNestedKeys() async throws {
         let fixture = try Fixture()
         defer { fixture.scratch.remove() }

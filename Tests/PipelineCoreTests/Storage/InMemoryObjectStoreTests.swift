@@ -25,6 +25,10 @@ struct InMemoryObjectStoreTests {
         #expect(try await store.list(prefix: "") == ["a/two.json", "b/one.txt"])
         #expect(try await store.list(prefix: "b/") == ["b/one.txt"])
         #expect(try await store.list(prefix: "c").isEmpty)
+
+        try await store.delete("b/one.txt")
+        try await store.delete("b/one.txt")
+        #expect(try await store.list(prefix: "") == ["a/two.json"])
     }
 
     @Test
