@@ -31,6 +31,7 @@ enum ServeCommand: Command {
         case "text": sink = TextLogSink()
         case let other: throw UsageError("unknown log format '\(other)'; use json or text")
         }
+        MemoryPolicy.returnLargeBuffersToTheSystem()
         let environment = try await WorkerEnvironment.open(context)
         let shutdown = ShutdownSignal()
         let sources = SignalHandling.install(shutdown) { exit(130) }
