@@ -453,6 +453,212 @@ class FaultTests(unittest.TestCase):
         self.assertEqual(len(jobs_for(key)), 1)
 
 
+def stored_keys(prefix):
+    listed = SERVERS.s3_client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def serve_rss_kb():
+    with open("/proc/%d/status" % SERVERS.serve.pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class HygieneTests(unittest.TestCase):
+    """What a request leaves behind, what it may hold, and what it may not be told."""
+
+    def test_uploads_to_the_synchronous_routes_leave_nothing_in_storage(self):
+        before = stored_keys("uploads/") + stored_keys("transcripts/uploads/")
+        with open(os.path.join(FIXTURES, "speech.wav"), "rb") as handle:
+            audio = handle.read()
+        with httpx.Client(timeout=120) as client:
+            for path in ("/transcribe", "/transcribe_file"):
+                reply = client.post(SERVERS.base + path, files={"audio": ("audio.wav", audio, "audio/wav")},
+                                    data={"language": "en"}, headers=auth())
+                self.assertEqual(reply.status_code, 200, reply.text)
+            # A request that fails its checks stores nothing at all.
+            reply = client.post(SERVERS.base + "/transcribe_file", files={"audio": ("a.wav", audio, "audio/wav")},
+                                data={"language": "klingon"}, headers=auth())
+            self.assertEqual(reply.status_code, 400, reply.text)
+            # A part's content type that would smuggle a header is dropped, not passed to S3.
+            reply = client.post(SERVERS.base + "/transcribe_file", headers=auth(),
+                                files={"audio": ("a.wav", audio, "audio/wav\nX-Amz-Meta-Evil: 1")})
+            self.assertEqual(reply.status_code, 200, reply.text)
+        sdk = openai.OpenAI(base_url=SERVERS.base + "/v1", api_key=API_KEY, max_retries=0, timeout=120)
+        with open(os.path.join(FIXTURES, "speech.wav"), "rb") as handle:
+            self.assertIn("fox", sdk.audio.transcriptions.create(model="whisper-1", file=handle).text.lower())
+        self.assertEqual(stored_keys("uploads/") + stored_keys("transcripts/uploads/"), before)
+
+    def test_a_streamed_transcription_with_a_bad_language_is_refused_before_the_stream(self):
+        with open(os.path.join(FIXTURES, "speech.wav"), "rb") as handle:
+            reply = requests.post(SERVERS.base + "/v1/audio/transcriptions", headers=auth(), timeout=60,
+                                  files={"file": ("a.wav", handle, "audio/wav")},
+                                  data={"model": "whisper-1", "stream": "true", "language": "klingon"})
+        self.assertEqual(reply.status_code, 400, reply.text)
+        self.assertEqual(reply.json()["error"]["param"], "language")
+
+    def test_a_json_body_over_the_cap_is_413_before_it_is_read(self):
+        started = time.time()
+        with socket.create_connection(("127.0.0.1", SERVERS.port), timeout=20) as connection:
+            connection.sendall(("POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                                % (API_KEY, 300 << 20)).encode())
+            head = connection.recv(4096)
+        self.assertTrue(head.startswith(b"HTTP/1.1 413"), head[:100])
+        self.assertLess(time.time() - started, 10)
+        # Without a declared length the body is cut off when it passes the cap.
+        def body():
+            yield b'{"input": "'
+            for _ in range(8):
+                yield b"a" * (1 << 20)
+            yield b'"}'
+        reply = requests.post(SERVERS.base + "/v1/audio/speech", data=body(), timeout=60,
+                              headers=dict(auth(), **{"Content-Type": "application/json"}))
+        self.assertEqual(reply.status_code, 413, reply.text)
+
+    def test_wrong_types_are_refused_and_an_openai_voice_object_is_taken(self):
+        reply = requests.post(SERVERS.base + "/v1/audio/speech", headers=auth(), timeout=60,
+                              json={"model": "tts-1", "input": "Hello.", "response_format": 5})
+        self.assertEqual(reply.status_code, 422, reply.text)
+        reply = requests.post(SERVERS.base + "/transcribe", headers=auth(), timeout=60,
+                              json={"bucket": BUCKET, "key": "x.wav", "language": 5})
+        self.assertEqual(reply.status_code, 422, reply.text)
+        reply = requests.post(SERVERS.base + "/v1/audio/speech", headers=auth(), timeout=120,
+                              json={"model": "tts-1", "input": "Hello there.", "voice": {"id": "alloy"},
+                                    "response_format": "wav"})
+        self.assertEqual(reply.status_code, 200, reply.text)
+        self.assertGreater(wav_duration(reply.content)[0], 0.3)
+        with open(os.path.join(FIXTURES, "speech.wav"), "rb") as handle:
+            reply = requests.post(SERVERS.base + "/v1/jobs", headers=auth(), timeout=60,
+                                  files={"file": ("a.wav", handle, "audio/wav")}, data={"idempotency_key": "k" * 600})
+        self.assertEqual(reply.status_code, 400, reply.text)
+
+    def test_requests_for_the_same_media_each_get_their_own_answer(self):
+        key = "same/talk.flac"
+        SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech.flac"), BUCKET, key)
+        replies = {}
+
+        def call(context):
+            replies[context] = requests.post(SERVERS.base + "/transcribe", headers=auth(), timeout=600,
+                                             json={"bucket": BUCKET, "key": key, "context_id": context})
+        threads = [threading.Thread(target=call, args=("ctx-%d" % index,)) for index in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for context, reply in replies.items():
+            self.assertEqual(reply.status_code, 200, reply.text)
+            self.assertEqual(reply.json()["context_id"], context)
+
+    def test_a_listener_that_reads_nothing_until_the_end_costs_no_memory_for_the_audio(self):
+        text = " ".join(["Sentence number %d is spoken here, slowly and clearly, with a pause." % index
+                         for index in range(120)])
+        body = json.dumps({"model": "tts-1", "input": text, "response_format": "wav"}).encode()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as connection:
+            # A small receive window, set before connecting, so the kernel cannot take the body for the client.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            connection.settimeout(300)
+            connection.connect(("127.0.0.1", SERVERS.port))
+            connection.sendall(("POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                                "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n"
+                                "\r\n" % (API_KEY, len(body))).encode() + body)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += connection.recv(1)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+            job_id = [line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"x-job-id:")][0]
+            # The client reads nothing while the whole text is synthesized; serve's memory is sampled with the
+            # number of pieces done.
+            samples = []
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                rss = serve_rss_kb()
+                job = requests.get(SERVERS.base + "/v1/jobs/" + job_id, headers=auth(), timeout=30).json()
+                samples.append((job["progress"]["done"], rss))
+                if job["status"] not in ("running", "queued"):
+                    break
+                time.sleep(0.2)
+            self.assertEqual(job["status"], "succeeded", job)
+            received = 0
+            while True:
+                chunk = connection.recv(1 << 20)
+                if not chunk:
+                    break
+                received += len(chunk)
+                tail = chunk[-5:]
+        self.assertEqual(tail, b"0\r\n\r\n")
+        pieces = job["result"]["pieces"]
+        half = len(pieces) // 2
+        # While the second half of the pieces is spoken, the unread audio on the spool grows by their encoded
+        # size (PCM16 at 24 kHz, 48 kB a second); held in memory, serve's peak would grow by at least as much
+        # (twice as much as floats).
+        second_half_kb = int(sum(piece["end"] - piece["start"] for piece in pieces[half:]) * 48)
+        first_peak = max(rss for done, rss in samples if done <= half)
+        second_peak = max(rss for done, rss in samples if done >= half)
+        print("figure: unread speech stream, %.0f s of audio in %d pieces, %d kB sent; serve RSS peak %d kB in "
+              "the first half, %d kB in the second (%d kB of unread audio more)"
+              % (job["result"]["duration"], len(pieces), received // 1024, first_peak, second_peak, second_half_kb),
+              file=sys.stderr)
+        self.assertGreater(len(pieces), 6)
+        self.assertGreater(received, second_half_kb * 1024)
+        self.assertLess(second_peak - first_peak, second_half_kb * 2 // 3)
+
+
+class APIOnlyNodeTests(unittest.TestCase):
+    """`serve --workers 0` beside the worker: a second process on the same queue, answering HTTP only."""
+
+    def test_events_of_a_job_another_process_runs_stream_to_its_end(self):
+        config = os.path.join(SERVERS.work, "worker.toml")
+        node = subprocess.Popen(
+            [binary(), "serve", "--workers", "0", "--listen", "127.0.0.1:0", "--config", config, "--gateway-config",
+             os.path.join(ROOT, "config", "tensorzero.toml"), "--data-dir", os.path.join(SERVERS.work, "data"),
+             "--log", "json"], cwd=ROOT, env=SERVERS.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+        try:
+            port = None
+            while port is None:
+                line = node.stderr.readline()
+                self.assertTrue(line, "the API-only node exited")
+                record = json.loads(line)
+                if record.get("msg") == "http listening":
+                    port = int(record["port"])
+            threading.Thread(target=lambda: [None for _ in node.stderr], daemon=True).start()
+            base = "http://127.0.0.1:%d" % port
+            SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech.flac"), BUCKET, "node/talk.flac")
+            created = requests.post(base + "/v1/jobs", headers=auth(), timeout=30, json={
+                "transcription": {"bucket": BUCKET, "key": "node/talk.flac"}})
+            self.assertEqual(created.status_code, 202, created.text)
+            started = time.time()
+            with requests.get(base + "/v1/jobs/%s/events" % created.json()["id"], headers=auth(), stream=True,
+                              timeout=120) as events:
+                names = [line.split(":", 1)[1].strip() for line in events.iter_lines(decode_unicode=True)
+                         if line.startswith("event:")]
+            self.assertLess(time.time() - started, 120)
+            self.assertEqual(names[0], "state")
+            self.assertEqual(names[-1], "state", names)
+            shown = requests.get(base + "/v1/jobs/" + created.json()["id"], headers=auth(), timeout=30).json()
+            self.assertEqual(shown["status"], "succeeded")
+        finally:
+            node.terminate()
+            node.wait(timeout=60)
+            node.stderr.close()
+
+    def test_a_configured_api_key_that_cannot_be_read_stops_serve(self):
+        config = os.path.join(SERVERS.work, "typo.toml")
+        with open(os.path.join(SERVERS.work, "worker.toml")) as source, open(config, "w") as target:
+            target.write(source.read().replace('api_key_location = "env::AUDIO_WORKER_API_KEY"',
+                                               'api_key_location = "env::AUDIO_WORKER_NO_SUCH_KEY"'))
+        result = subprocess.run(
+            [binary(), "serve", "--workers", "0", "--listen", "127.0.0.1:0", "--config", config, "--gateway-config",
+             os.path.join(ROOT, "config", "tensorzero.toml"), "--data-dir", os.path.join(SERVERS.work, "typo-data")],
+            cwd=ROOT, env=SERVERS.env, capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("AUDIO_WORKER_NO_SUCH_KEY", result.stderr)
+
+
 class BatchTests(unittest.TestCase):
     def test_batch_reprocesses_a_prefix_in_s3(self):
         for name in ("one.mp3", "two.flac"):

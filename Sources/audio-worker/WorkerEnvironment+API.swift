@@ -20,18 +20,25 @@ extension WorkerEnvironment {
         switch http.apiKey.resolve(environment: self.configuration.environment) {
         case .success(let key): settings.apiKey = key
         case .failure(let problem):
-            // An API key that is named but cannot be read is a mistake to stop on, not to serve without.
-            if case .environment = http.apiKey {
-                settings.apiKey = nil
-            } else {
+            // Only the default (AUDIO_WORKER_API_KEY, unset) means "no key": a key the config names but that cannot
+            // be read is a mistake to stop on, never a reason to serve without one.
+            guard http.apiKey == WorkerConfig.HTTP().apiKey else {
                 throw ConfigError(file: self.configuration.workerFile, message: "[http] api key: \(problem.reason)")
             }
+            settings.apiKey = nil
         }
+        let open = [http.openHealth ? "/healthz" : nil, http.openMetrics ? "/metrics" : nil].compactMap { $0 }
+        logger.info(
+            settings.apiKey == nil
+                ? "http api key: none (set AUDIO_WORKER_API_KEY to require one)" : "http api key: required",
+            ["open": .string(open.joined(separator: ","))])
         settings.openHealth = http.openHealth
         settings.openMetrics = http.openMetrics
         settings.syncTimeout = http.syncTimeout
         settings.maxWaiting = http.maxWaiting
         settings.maxSpeechCharacters = self.configuration.worker.speech.maxTextCharacters
+        // JSON holds the longest speech text even written as \u escapes of surrogate pairs (12 bytes a character).
+        settings.maxJSONBytes = max(4 << 20, min(settings.maxSpeechCharacters, 50_000_000) * 12 + (64 << 10))
         let storage = self.configuration.worker.storage
         settings.speechPrefix = storage.speechPrefix + "api/"
         settings.jobDefaults = JobSubmission.Defaults(

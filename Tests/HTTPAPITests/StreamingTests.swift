@@ -38,19 +38,24 @@ extension HTTPServerTests {
                 }
                 #expect(head.status == 200)
                 try await within(.seconds(5), "the stream to wait") { await server.events.wait(for: "gate-waiting") }
-                let before = ProcessFigures.cpuTime
-                try await Task.sleep(for: .seconds(2))
-                let cpu = ProcessFigures.cpuTime - before
+                // The whole test process is measured, and other suites run beside this one: of four half-second
+                // windows the quietest counts. A stream that polled would burn its share in every window.
+                var cpu = Duration.seconds(1)
+                for _ in 0..<4 {
+                    let before = ProcessFigures.cpuTime
+                    try await Task.sleep(for: .milliseconds(500))
+                    cpu = min(cpu, ProcessFigures.cpuTime - before)
+                }
                 server.events.record("open")
                 let (second, end) = try await client.io { client in (try client.readChunk(), try client.readChunk()) }
                 return (first, second, end == nil, cpu)
             }
 
-            print("figure: CPU of the whole test process over a 2 s stream wait: \(cpu)")
+            print("figure: CPU of the whole test process over the quietest 0.5 s of a 2 s stream wait: \(cpu)")
             #expect(first == Data("first\n".utf8))
             #expect(second == Data("second\n".utf8))
             #expect(ended)
-            #expect(cpu < .milliseconds(100))
+            #expect(cpu < .milliseconds(25))
         }
 
         @Test func aProducerAheadOfASlowReaderWaits() async throws {

@@ -4,31 +4,37 @@ import PipelineCore
 extension AudioAPI {
     /// `POST /v1/jobs`: a transcription by storage key, a transcription of an upload (multipart with `file`), or a
     /// synthesis. Answers 202 with the job (200 when the idempotency key names an existing one).
+    ///
+    /// An upload is stored only for a request that passed its checks, and kept for its job (its outputs are what
+    /// the caller asked for); when the idempotency key names an existing job, the new upload is removed again.
     func createJob(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let contentType = request.head.headers.first("Content-Type") ?? ""
         var submission: EnqueueRequest
+        var upload: Upload?
         if let boundary = MultipartBody.boundary(fromContentType: contentType) {
             let form = try Self.form(request.body, boundary: boundary)
             guard let file = form.part("file") ?? form.part("audio") else {
                 throw APIError(400, "a multipart job needs a 'file' to transcribe", parameter: "file")
             }
-            let (bucket, key) = try await self.store(upload: file, from: form)
-            var spec = self.spec(bucket: bucket, key: key)
+            let planned = try self.plannedUpload(file, from: form)
+            var spec = self.spec(bucket: planned.bucket, key: planned.key)
             spec.formats = self.settings.jobDefaults.formats
             spec.language = try Self.nonEmpty(form.text("language"))
             spec.function = try Self.nonEmpty(form.text("function"))
             if let formats = try Self.nonEmpty(form.text("formats")) {
                 spec.formats = formats.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             }
-            submission = EnqueueRequest(
-                payload: .transcription(spec), idempotencyKey: try Self.nonEmpty(form.text("idempotency_key")),
-                origin: .network)
+            submission = try self.checked(
+                EnqueueRequest(
+                    payload: .transcription(spec), idempotencyKey: try Self.nonEmpty(form.text("idempotency_key")),
+                    origin: .network))
+            try await self.store(planned)
+            upload = planned
         } else {
-            let json = try Self.jsonObject(request.body)
+            let json = try self.jsonObject(request.body)
             do {
                 submission = try JobSubmission.request(
-                    from: .object(json), origin: .network,
-                    defaults: self.settings.jobDefaults)
+                    from: .object(json), origin: .network, defaults: self.settings.jobDefaults)
             } catch {
                 throw APIError.invalid(error)
             }
@@ -36,8 +42,15 @@ extension AudioAPI {
         let (job, created): (Job, Bool)
         do {
             (job, created) = try await self.dependencies.control.submit(submission)
-        } catch let error as RequestError {
-            throw APIError.invalid(error)
+        } catch {
+            if let upload, case .transcription(let spec) = submission.payload {
+                await self.discard(upload, spec: spec)
+            }
+            throw (error as? RequestError).map { APIError.invalid($0) } ?? error
+        }
+        if !created, let upload {
+            // The existing job has its own input; only the new upload goes (no outputs were written for it).
+            try? await self.dependencies.storage.bucket(upload.bucket).delete(upload.key)
         }
         return .json(
             try JSONValue(encoding: job), status: created ? 202 : 200, headers: [("Location", "/v1/jobs/\(job.id)")])

@@ -5,8 +5,9 @@ extension AudioAPI {
     /// OpenAI's `POST /v1/audio/speech`: a synthesis job whose audio is streamed in order as its pieces finish,
     /// so a long text starts playing after its first piece. The whole file is also stored, as every job's is.
     func openAISpeech(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
-        let body = try Self.jsonObject(request.body)
-        guard let input = Self.string(body["input"]), !input.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        let body = try self.jsonObject(request.body)
+        guard let input = try Self.string(body, "input"),
+            !input.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         else {
             throw APIError(400, "'input' is required and must not be empty", parameter: "input")
         }
@@ -15,7 +16,7 @@ extension AudioAPI {
                 400, "'input' has \(input.count) characters; the limit is \(self.settings.maxSpeechCharacters)",
                 parameter: "input", code: "string_above_max_length")
         }
-        let requested = Self.string(body["response_format"]) ?? "mp3"
+        let requested = try Self.string(body, "response_format") ?? "mp3"
         let formats: [String: AudioFileFormat] = [
             "mp3": .mp3, "opus": .opus, "aac": .m4a, "flac": .flac, "wav": .wav, "pcm": .pcm,
         ]
@@ -23,7 +24,7 @@ extension AudioAPI {
             throw APIError(
                 400, "response_format must be mp3, opus, aac, flac, wav or pcm", parameter: "response_format")
         }
-        if let streamFormat = Self.string(body["stream_format"]), streamFormat != "audio" {
+        if let streamFormat = try Self.string(body, "stream_format"), streamFormat != "audio" {
             throw APIError(400, "only stream_format 'audio' is supported", parameter: "stream_format")
         }
         var speed: Double?
@@ -33,8 +34,16 @@ extension AudioAPI {
             }
             speed = number
         }
-        let voice = Self.string(body["voice"]).flatMap { $0.isEmpty ? nil : $0 }
-        let function = try self.function(for: Self.string(body["model"]), among: self.dependencies.speechFunctions)
+        let voice: String?
+        switch body["voice"] {
+        case nil, .null?: voice = nil
+        case .string(let name)?: voice = name.isEmpty ? nil : name
+        // OpenAI also takes a custom voice as an object with its id.
+        case .object(let members)? where Self.string(members["id"]) != nil: voice = Self.string(members["id"])
+        default: throw APIError(422, "'voice' must be a string or an object with an 'id'", parameter: "voice")
+        }
+        let function = try self.function(
+            for: Self.string(body, "model"), among: self.dependencies.speechFunctions)
         return try await self.streamSpeech(
             text: input, voice: voice, speed: speed, function: function, format: format,
             contentType: requested == "aac" ? "audio/aac" : format.mimeType)
@@ -42,8 +51,10 @@ extension AudioAPI {
 
     /// Submits a synthesis and answers with its audio as it is produced, encoded as `format` at 24 kHz.
     ///
-    /// The answer waits for the first block of audio, so a job that fails before any speech is an error response
-    /// (503 when no speech provider could serve, 400 for bad input), not a truncated body.
+    /// The answer waits for the first block of audio (holding a waiting slot), so a job that fails before any
+    /// speech is an error response (503 when no speech provider could serve, 400 for bad input), not a truncated
+    /// body. After that, blocks are encoded into a ``SpeechSpool`` as fast as the job makes them and sent from it
+    /// at the client's pace; the listener is dropped when the server is done with the response, sent or not.
     func streamSpeech(
         text: String, voice: String?, speed: Double?, function: String?, format: AudioFileFormat, contentType: String,
         sampleRate: Int = 24_000
@@ -53,75 +64,123 @@ extension AudioAPI {
         let spec = SynthesisJobSpec(
             bucket: bucket, text: text, voice: voice, format: format.rawValue, sampleRate: sampleRate, speed: speed,
             function: function, outputKey: outputKey)
+        let request = try self.checked(EnqueueRequest(payload: .synthesis(spec), origin: .network))
         let live = self.dependencies.liveAudio
-        // Listening before the job exists: no block can come before the listener.
-        let audio = live.listen(bucket: bucket, outputKey: outputKey)
         let control = self.dependencies.control
-        let job: Job
-        do {
-            job = try await control.submit(EnqueueRequest(payload: .synthesis(spec), origin: .network)).job
-        } catch let error as RequestError {
-            live.stopListening(bucket: bucket, outputKey: outputKey)
-            throw APIError.invalid(error)
-        }
         let timeout = self.settings.syncTimeout
         enum First: Sendable {
             case audio([Float])
             case ended(Job)
         }
-        let first: First = await withTaskGroup(of: First?.self) { group in
-            group.addTask {
-                guard case .samples(let samples) = await audio.receive() else { return nil }
-                return .audio(samples)
+        // Listening before the job exists: no block can come before the listener.
+        let audio = live.listen(bucket: bucket, outputKey: outputKey)
+        let stopListening: @Sendable () -> Void = { live.stopListening(bucket: bucket, outputKey: outputKey) }
+        let job: Job
+        let first: First
+        do {
+            (job, first) = try await self.waitingSlot {
+                let job: Job
+                do {
+                    job = try await control.submit(request).job
+                } catch let error as RequestError {
+                    throw APIError.invalid(error)
+                }
+                let first: First = await withTaskGroup(of: First?.self) { group in
+                    group.addTask {
+                        guard case .samples(let samples) = await audio.receive() else { return nil }
+                        return .audio(samples)
+                    }
+                    group.addTask { (try? await control.waitForEnd(of: job.id, timeout: timeout)).map(First.ended) }
+                    var outcome: First?
+                    while outcome == nil, let next = await group.next() {
+                        outcome = next
+                    }
+                    group.cancelAll()
+                    return outcome ?? .ended(job)
+                }
+                return (job, first)
             }
-            group.addTask { (try? await control.waitForEnd(of: job.id, timeout: timeout)).map(First.ended) }
-            var outcome: First?
-            while outcome == nil, let next = await group.next() {
-                outcome = next
-            }
-            group.cancelAll()
-            return outcome ?? .ended(job)
+        } catch {
+            stopListening()
+            throw error
         }
         let firstBlock: [Float]
         switch first {
         case .audio(let samples):
             firstBlock = samples
         case .ended(let ended):
-            live.stopListening(bucket: bucket, outputKey: outputKey)
+            stopListening()
             if ended.status != .succeeded {
                 throw Self.speechFailure(ended)
             }
-            // Done before its first block was taken: send the stored file.
-            let data = try await self.read(outputKey, bucket: bucket)
+            // Done before its first block was taken (or run by another process): send the stored file, labelled
+            // as what it is (AAC is stored in an MP4 container, streamed as ADTS).
+            let store = try self.dependencies.storage.bucket(bucket)
+            let file = try await store.get(outputKey)
             return HTTPServerResponse(
-                status: 200, headers: [("Content-Type", contentType), ("X-Job-Id", job.id)], body: .data(data))
+                status: 200,
+                headers: [("Content-Type", format == .m4a ? format.mimeType : contentType), ("X-Job-Id", job.id)],
+                body: .file(file), onDone: { try? FileManager.default.removeItem(at: file) })
         }
         let encoder = self.dependencies.encoder
+        let scratch = self.dependencies.scratch
         return HTTPServerResponse(
             status: 200, headers: [("Content-Type", contentType), ("X-Job-Id", job.id)],
             body: .writer { writer in
-                defer { live.stopListening(bucket: bucket, outputKey: outputKey) }
-                let stream = try await encoder.openStream(sampleRate: sampleRate, as: format, outputRate: sampleRate)
-                try await writer.write(try await stream.write(firstBlock))
-                var complete = false
-                while let block = await audio.receive() {
-                    try Task.checkCancellation()
-                    switch block {
-                    case .samples(let samples):
-                        let bytes = try await stream.write(samples)
-                        if !bytes.isEmpty {
-                            try await writer.write(bytes)
+                let spool = try SpeechSpool(directory: scratch)
+                defer { spool.remove() }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // Encodes as fast as the job speaks, whatever the client's pace.
+                        do {
+                            let stream = try await encoder.openStream(
+                                sampleRate: sampleRate, as: format, outputRate: sampleRate)
+                            // A block can be a whole piece (a minute of speech): encoded a second at a time, the
+                            // encoded copies stay small.
+                            func encode(_ samples: [Float]) async throws {
+                                var start = samples.startIndex
+                                while start < samples.endIndex {
+                                    let end = min(start + sampleRate, samples.endIndex)
+                                    try spool.append(try await stream.write(Array(samples[start..<end])))
+                                    start = end
+                                }
+                            }
+                            try await encode(firstBlock)
+                            var complete = false
+                            while let block = await audio.receive() {
+                                try Task.checkCancellation()
+                                switch block {
+                                case .samples(let samples): try await encode(samples)
+                                case .end(let whole): complete = whole
+                                }
+                            }
+                            if complete {
+                                try spool.append(try await stream.finish())
+                            }
+                            spool.close(complete ? .complete : .failed)
+                        } catch {
+                            spool.close(.failed)
+                            throw error
                         }
-                    case .end(let whole):
-                        complete = whole
                     }
+                    var offset = 0
+                    while true {
+                        let (data, end) = try await spool.read(from: offset, limit: 256 << 10)
+                        if !data.isEmpty {
+                            try await writer.write(data)
+                            offset += data.count
+                            continue
+                        }
+                        // An attempt that failed midway leaves the client a cut-off body, never one that looks whole.
+                        guard end == .complete else {
+                            throw APIError(502, "the synthesis of job \(job.id) failed midway; see /v1/jobs/\(job.id)")
+                        }
+                        break
+                    }
+                    try await group.waitForAll()
                 }
-                // An attempt that failed midway leaves the client a cut-off body, never a body that looks whole.
-                guard complete else {
-                    throw APIError(502, "the synthesis of job \(job.id) failed midway; see /v1/jobs/\(job.id)")
-                }
-                try await writer.write(try await stream.finish())
-            })
+            },
+            onDone: stopListening)
     }
 
     /// The error a synthesis that did not succeed stands for.

@@ -6,67 +6,137 @@ extension AudioAPI {
     /// `POST /v1/audio/transcriptions` with `stream=true`: Server-Sent Events in OpenAI's shape, one
     /// `transcript.text.delta` per chunk in chunk order as chunks finish, then `transcript.text.done` with the
     /// stitched text. A failure after the stream began is an `error` event.
-    func streamTranscription(_ spec: TranscriptionJobSpec) throws -> HTTPServerResponse {
+    ///
+    /// The request is checked, the upload stored, a waiting slot taken and the job submitted before the answer's
+    /// head goes out, so a bad request is an HTTP error, not an event. The upload and outputs are removed once the
+    /// job has ended; the slot and subscription are given back when the server is done with the response.
+    func streamTranscription(_ spec: TranscriptionJobSpec, upload: Upload) async throws -> HTTPServerResponse {
+        let request = try self.checked(EnqueueRequest(payload: .transcription(spec), origin: .network))
+        let slot = try self.takeWaitingSlot()
         let control = self.dependencies.control
+        let job: Job
+        let subscription: JobSubscription
+        do {
+            try await self.store(upload)
+            do {
+                (job, subscription) = try await control.submitFollowing(request)
+            } catch {
+                await self.discard(upload, spec: spec)
+                throw (error as? RequestError).map { APIError.invalid($0) } ?? error
+            }
+        } catch {
+            slot.release()
+            throw error
+        }
         let timeout = self.settings.syncTimeout
         return HTTPServerResponse(
             status: 200,
-            headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
+            headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Job-Id", job.id)],
             body: .writer { writer in
                 let deltas = ChunkOrder()
-                let request = EnqueueRequest(payload: .transcription(spec), origin: .network)
-                let job: Job
-                do {
-                    job = try await self.waitingSlot {
-                        try await control.submitAndWait(request, timeout: timeout) { event in
-                            guard let chunk = event.chunk else { return }
-                            for text in deltas.add(chunk) where !text.isEmpty {
-                                try? await writer.write(
-                                    ServerSentEvent.data(
-                                        .object(["type": .string("transcript.text.delta"), "delta": .string(text)])))
-                            }
-                        }
+                let ended = try await control.wait(for: job.id, subscription: subscription, timeout: timeout) { event in
+                    guard let chunk = event.chunk else { return }
+                    for text in deltas.add(chunk) where !text.isEmpty {
+                        try? await writer.write(
+                            ServerSentEvent.data(
+                                .object(["type": .string("transcript.text.delta"), "delta": .string(text)])))
                     }
-                    try self.checkFinished(job)
-                } catch let error as APIError {
-                    try await writer.write(ServerSentEvent.error(error))
-                    return
-                } catch let error as RequestError {
-                    try await writer.write(ServerSentEvent.error(APIError.invalid(error)))
-                    return
                 }
-                let document = try await self.storedTranscript(of: job, spec: spec)
-                try await writer.write(
-                    ServerSentEvent.data(
-                        .object(["type": .string("transcript.text.done"), "text": document["text"] ?? .string("")])))
+                do {
+                    try self.checkFinished(ended)
+                    let document = try await self.storedTranscript(of: ended, spec: spec)
+                    await self.discard(upload, spec: spec)
+                    try await writer.write(
+                        ServerSentEvent.data(
+                            .object([
+                                "type": .string("transcript.text.done"), "text": document["text"] ?? .string(""),
+                            ])))
+                } catch let error as APIError {
+                    if !ended.status.isActive {
+                        await self.discard(upload, spec: spec)
+                    }
+                    try await writer.write(ServerSentEvent.error(error))
+                }
+            },
+            onDone: {
+                subscription.finish()
+                slot.release()
             })
     }
 
     /// `GET /v1/jobs/{id}/events`: the job's state now, then every change as it happens, ending after the final one.
+    ///
+    /// Changes made in this process come as its events. A job run by another process (this node serves the API
+    /// only, or shares its queue) is followed through the backend's change signal: each time the queue's store
+    /// changes, the job is read again and a `state` event sent when it moved. A comment line every 15 s keeps
+    /// proxies from closing a quiet stream; a client that left is noticed at the next write.
     func jobEvents(_ id: String) async throws -> HTTPServerResponse {
         let ledger = self.dependencies.control.backend.ledger
         guard let current = try await ledger.job(id: id) else {
             throw APIError(404, "no job with id \(id)")
         }
         let events = self.dependencies.control.events
+        let changes = self.dependencies.control.backend.changes
+        let subscription = events.subscribe(jobID: id)
         return HTTPServerResponse(
             status: 200,
             headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
             body: .writer { writer in
-                let subscription = events.subscribe(jobID: id)
-                defer { subscription.finish() }
                 // Read again after subscribing: a change between the first read and the subscription is not lost.
                 let now = try await ledger.job(id: id) ?? current
                 try await writer.write(ServerSentEvent.job(now, event: "state"))
                 guard now.status.isActive else { return }
-                for await event in subscription.events {
-                    try await writer.write(
-                        ServerSentEvent.job(event.job, event: event.kind.rawValue, chunk: event.chunk))
-                    if event.isFinal {
-                        return
-                    }
+                enum Item: Sendable {
+                    case event(JobEvent)
+                    case stored(Job)
+                    case keepAlive
                 }
-            })
+                let (items, sink) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingNewest(256))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await event in subscription.events {
+                            sink.yield(.event(event))
+                        }
+                    }
+                    if let changes {
+                        group.addTask {
+                            while !Task.isCancelled {
+                                let seen = changes.generation
+                                if let job = try await ledger.job(id: id) {
+                                    sink.yield(.stored(job))
+                                }
+                                await changes.wait(after: seen, timeout: .seconds(60))
+                            }
+                        }
+                    }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .seconds(15))
+                            sink.yield(.keepAlive)
+                        }
+                    }
+                    var last = (status: now.status, progress: now.progress, attempts: now.attempts)
+                    loop: for await item in items {
+                        switch item {
+                        case .event(let event):
+                            last = (event.job.status, event.job.progress, event.job.attempts)
+                            try await writer.write(
+                                ServerSentEvent.job(event.job, event: event.kind.rawValue, chunk: event.chunk))
+                            if event.isFinal { break loop }
+                        case .stored(let job):
+                            guard (job.status, job.progress, job.attempts) != last else { continue }
+                            last = (job.status, job.progress, job.attempts)
+                            try await writer.write(ServerSentEvent.job(job, event: "state"))
+                            if !job.status.isActive { break loop }
+                        case .keepAlive:
+                            try await writer.write(Data(": keep-alive\n\n".utf8))
+                        }
+                    }
+                    group.cancelAll()
+                    sink.finish()
+                }
+            },
+            onDone: { subscription.finish() })
     }
 }
 

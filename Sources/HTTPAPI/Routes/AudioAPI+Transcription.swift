@@ -4,66 +4,71 @@ import PipelineCore
 extension AudioAPI {
     /// ffmpeg-whisper's `POST /transcribe` (JSON with `bucket` and `key`, or multipart with an `audio` file) and
     /// `POST /transcribe_file` (multipart): enqueue, wait, answer with every field pmoves-yt and flute read.
+    ///
+    /// An upload is stored for its job and removed, with the job's outputs, once the job has ended: like
+    /// ffmpeg-whisper's file route, these requests leave nothing behind.
     func transcribe(_ request: HTTPServerRequest, fileRoute: Bool) async throws -> HTTPServerResponse {
         let contentType = request.head.headers.first("Content-Type") ?? ""
         var spec: TranscriptionJobSpec
-        var uploaded = false
+        var upload: Upload?
         if let boundary = MultipartBody.boundary(fromContentType: contentType) {
             let form = try Self.form(request.body, boundary: boundary)
             guard let audio = form.part("audio") ?? form.part("file") else {
                 throw APIError(400, "the form needs an 'audio' file")
             }
-            let (bucket, key) = try await self.store(upload: audio, from: form)
-            spec = self.spec(bucket: bucket, key: key)
+            let planned = try self.plannedUpload(audio, from: form)
+            spec = self.spec(bucket: planned.bucket, key: planned.key)
             spec.language = try Self.nonEmpty(form.text("language"))
             spec.contextID = try Self.nonEmpty(form.text("context_id"))
             if let provider = try Self.nonEmpty(form.text("provider")) {
                 try Self.checkProvider(provider)
             }
-            uploaded = true
+            upload = planned
         } else {
             guard !fileRoute else {
                 throw APIError(422, "send multipart/form-data with an 'audio' file")
             }
-            let body = try Self.jsonObject(request.body)
-            guard let bucket = Self.string(body["bucket"]), !bucket.isEmpty, let key = Self.string(body["key"]),
-                !key.isEmpty
+            let body = try self.jsonObject(request.body)
+            guard let bucket = try Self.string(body, "bucket"), !bucket.isEmpty,
+                let key = try Self.string(body, "key"), !key.isEmpty
             else {
                 throw APIError(400, "bucket and key required")
             }
-            if let provider = Self.string(body["provider"]), !provider.isEmpty {
+            if let provider = try Self.string(body, "provider"), !provider.isEmpty {
                 try Self.checkProvider(provider)
             }
             spec = self.spec(bucket: bucket, key: key)
-            spec.language = Self.string(body["language"]).flatMap { $0.isEmpty ? nil : $0 }
-            spec.outAudioKey = Self.string(body["out_audio_key"]).flatMap { $0.isEmpty ? nil : $0 }
-            spec.videoID = Self.string(body["video_id"]).flatMap { $0.isEmpty ? nil : $0 }
-            spec.namespace = Self.string(body["namespace"]).flatMap { $0.isEmpty ? nil : $0 }
-            spec.contextID = Self.string(body["context_id"]).flatMap { $0.isEmpty ? nil : $0 }
+            spec.language = try Self.nonEmpty(Self.string(body, "language"))
+            spec.outAudioKey = try Self.nonEmpty(Self.string(body, "out_audio_key"))
+            spec.videoID = try Self.nonEmpty(Self.string(body, "video_id"))
+            spec.namespace = try Self.nonEmpty(Self.string(body, "namespace"))
+            spec.contextID = try Self.nonEmpty(Self.string(body, "context_id"))
         }
         if spec.contextID == nil, let header = request.head.headers.first("x-context-id"), !header.isEmpty {
             spec.contextID = header
         }
-        let job = try await self.runTranscription(spec)
-        var document = try await self.storedTranscript(of: job, spec: spec)
-        if case .object(var members) = document {
-            members["device"] = members["device"] ?? .null
-            if fileRoute || uploaded {
-                // ffmpeg-whisper's file route stores nothing: no object to point at.
-                members["audio_uri"] = nil
-                members["s3_uri"] = nil
-                members["forwarded"] = nil
-            } else {
-                members["forwarded"] = .null
+        let finished = spec
+        return try await self.transcription(spec, upload: upload) { job in
+            var document = try await self.storedTranscript(of: job, spec: finished)
+            if case .object(var members) = document {
+                members["device"] = members["device"] ?? .null
+                if upload != nil {
+                    // ffmpeg-whisper's file route stores nothing: no object to point at.
+                    members["audio_uri"] = nil
+                    members["s3_uri"] = nil
+                    members["forwarded"] = nil
+                } else {
+                    members["forwarded"] = .null
+                }
+                members["job_id"] = .string(job.id)
+                document = .object(members)
             }
-            members["job_id"] = .string(job.id)
-            document = .object(members)
+            return .json(document)
         }
-        return .json(document)
     }
 
     /// OpenAI's `POST /v1/audio/transcriptions`, multipart, in every `response_format`, or as Server-Sent Events
-    /// with `stream=true`.
+    /// with `stream=true`. The upload and the job's outputs are removed once the job has ended.
     func openAITranscription(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         guard let boundary = MultipartBody.boundary(fromContentType: request.head.headers.first("Content-Type") ?? "")
         else {
@@ -88,8 +93,8 @@ extension AudioAPI {
             throw APIError(400, "timestamp_granularities are word and segment", parameter: "timestamp_granularities")
         }
         let stream = try Self.nonEmpty(form.text("stream")).map { ["true", "1", "yes"].contains($0.lowercased()) }
-        let (bucket, key) = try await self.store(upload: file, from: form)
-        var spec = self.spec(bucket: bucket, key: key)
+        let upload = try self.plannedUpload(file, from: form)
+        var spec = self.spec(bucket: upload.bucket, key: upload.key)
         spec.function = try self.function(for: form.text("model"), among: self.dependencies.transcriptionFunctions)
         spec.language = try Self.nonEmpty(form.text("language"))
         spec.prompt = try Self.nonEmpty(form.text("prompt", maxBytes: 8 << 10))
@@ -97,21 +102,24 @@ extension AudioAPI {
             spec.formats = ["json", format == "text" ? "txt" : format]
         }
         if stream == true {
-            return try self.streamTranscription(spec)
+            return try await self.streamTranscription(spec, upload: upload)
         }
-        let job = try await self.runTranscription(spec, shape: .openAI)
-        let document = try await self.storedTranscript(of: job, spec: spec)
-        switch format {
-        case "text", "srt", "vtt":
-            let name = format == "text" ? "txt" : format
-            let data = try await self.read(spec.outputPrefix + "." + name, bucket: spec.bucket)
-            let type = format == "vtt" ? "text/vtt" : format == "srt" ? "application/x-subrip" : "text/plain"
-            return HTTPServerResponse(
-                status: 200, headers: [("Content-Type", type + "; charset=utf-8")], body: .data(data))
-        case "verbose_json":
-            return .json(Self.verbose(document, words: granularities.contains("word")))
-        default:
-            return .json(.object(["text": document["text"] ?? .string("")]))
+        let finished = spec
+        return try await self.transcription(spec, upload: upload) { job in
+            switch format {
+            case "text", "srt", "vtt":
+                let name = format == "text" ? "txt" : format
+                let data = try await self.read(finished.outputPrefix + "." + name, bucket: finished.bucket)
+                let type = format == "vtt" ? "text/vtt" : format == "srt" ? "application/x-subrip" : "text/plain"
+                return HTTPServerResponse(
+                    status: 200, headers: [("Content-Type", type + "; charset=utf-8")], body: .data(data))
+            case "verbose_json":
+                let document = try await self.storedTranscript(of: job, spec: finished)
+                return .json(Self.verbose(document, words: granularities.contains("word")))
+            default:
+                let document = try await self.storedTranscript(of: job, spec: finished)
+                return .json(.object(["text": document["text"] ?? .string("")]))
+            }
         }
     }
 
@@ -122,20 +130,65 @@ extension AudioAPI {
             outputPrefix: self.settings.jobDefaults.transcriptPrefix + key)
     }
 
-    /// Submits `spec` from the network and waits for its job; a job that did not succeed becomes the error its
-    /// callers expect (404 for a missing object, 400 for bad input, 500 with every provider's reason).
-    func runTranscription(_ spec: TranscriptionJobSpec, shape: APIError.Shape = .fastAPI) async throws -> Job {
-        let request = EnqueueRequest(payload: .transcription(spec), origin: .network)
+    /// Checks `spec`, stores `upload` for it, submits it from the network and waits for its job, then answers with
+    /// `answer(job)` once the job succeeded; a job that did not succeed becomes the error its callers expect (404
+    /// for a missing object, 400 for bad input, 500 with every provider's reason).
+    ///
+    /// Nothing is stored for a request that fails its checks. Once the job has ended, whatever came of it, the
+    /// upload and the job's outputs are removed; a job still running when the wait ends keeps them. Requests whose
+    /// outputs share a prefix (the same media) run one after another, so each reads its own transcript.
+    func transcription(
+        _ spec: TranscriptionJobSpec, upload: Upload?,
+        answer: (Job) async throws -> HTTPServerResponse
+    ) async throws -> HTTPServerResponse {
+        let request = try self.checked(EnqueueRequest(payload: .transcription(spec), origin: .network))
+        return try await self.waitingSlot {
+            try await self.outputLocks.withLock(
+                (spec.bucket ?? self.dependencies.defaultBucket) + "/" + spec.outputPrefix
+            ) {
+                try await self.runLocked(request, spec: spec, upload: upload, answer: answer)
+            }
+        }
+    }
+
+    private func runLocked(
+        _ request: EnqueueRequest, spec: TranscriptionJobSpec, upload: Upload?,
+        answer: (Job) async throws -> HTTPServerResponse
+    ) async throws -> HTTPServerResponse {
+        if let upload {
+            try await self.store(upload)
+        }
         let job: Job
         do {
-            job = try await self.waitingSlot {
-                try await self.dependencies.control.submitAndWait(request, timeout: self.settings.syncTimeout)
+            job = try await self.dependencies.control.submitAndWait(request, timeout: self.settings.syncTimeout)
+        } catch {
+            if let upload {
+                await self.discard(upload, spec: spec)
             }
-        } catch let error as RequestError {
+            throw (error as? RequestError).map { APIError.invalid($0) } ?? error
+        }
+        do {
+            try self.checkFinished(job)
+            let response = try await answer(job)
+            if let upload {
+                await self.discard(upload, spec: spec)
+            }
+            return response
+        } catch {
+            if let upload, !job.status.isActive {
+                await self.discard(upload, spec: spec)
+            }
+            throw error
+        }
+    }
+
+    /// `request` as it will run; a request that can never run is a 400 (or the status its field calls for).
+    func checked(_ request: EnqueueRequest) throws(APIError) -> EnqueueRequest {
+        do {
+            return try self.dependencies.control.requests.validate(request)
+        } catch {
             throw APIError.invalid(error)
         }
-        try self.checkFinished(job)
-        return job
     }
 
     /// Throws the error a job that did not succeed stands for.
@@ -179,19 +232,61 @@ extension AudioAPI {
         return try Data(contentsOf: file)
     }
 
-    /// Stores an uploaded file part as a new object in the default bucket; returns where.
-    func store(upload part: MultipartBody.Part, from form: MultipartBody) async throws -> (String, String) {
+    /// An uploaded file part and the key it will be stored at, in the default bucket.
+    struct Upload: Sendable {
+        var part: MultipartBody.Part
+        var form: MultipartBody
+        var bucket: String
+        var key: String
+    }
+
+    /// Names the key an uploaded part will be stored at, without storing it yet (the request is checked first).
+    func plannedUpload(_ part: MultipartBody.Part, from form: MultipartBody) throws(APIError) -> Upload {
         guard part.range.count > 0 else {
             throw APIError(400, "the uploaded file is empty", parameter: part.name)
         }
         let name = Self.safeName(part.filename ?? "upload")
         let key = self.settings.uploadPrefix + UUID().uuidString.lowercased() + "/" + name
+        return Upload(part: part, form: form, bucket: self.dependencies.defaultBucket, key: key)
+    }
+
+    /// Stores an upload where ``plannedUpload(_:from:)`` said.
+    func store(_ upload: Upload) async throws {
         let file = self.dependencies.scratch.appendingPathComponent("audio-worker-upload-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }
-        try form.copy(part, to: file)
-        let store = try self.dependencies.storage.bucket(self.dependencies.defaultBucket)
-        try await store.put(key, from: file, contentType: part.contentType)
-        return (self.dependencies.defaultBucket, key)
+        try upload.form.copy(upload.part, to: file)
+        let store = try self.dependencies.storage.bucket(upload.bucket)
+        do {
+            try await store.put(upload.key, from: file, contentType: Self.mediaType(upload.part.contentType))
+        } catch let error as StorageError {
+            self.dependencies.logger.warning("upload not stored", ["error": .string(error.description)])
+            throw APIError(503, "the upload could not be stored; retry shortly", headers: [("Retry-After", "5")])
+        }
+    }
+
+    /// Removes an upload and the outputs its job wrote; a failure is logged, not thrown (the answer is ready).
+    func discard(_ upload: Upload, spec: TranscriptionJobSpec) async {
+        let keys = [upload.key] + Set(spec.formats + ["json"]).sorted().map { spec.outputPrefix + "." + $0 }
+        do {
+            let store = try self.dependencies.storage.bucket(upload.bucket)
+            for key in keys {
+                try await store.delete(key)
+            }
+        } catch {
+            self.dependencies.logger.warning(
+                "upload not removed", ["key": .string(upload.key), "error": .string("\(error)")])
+        }
+    }
+
+    /// A part's content type if it is a plain `type/subtype` (with parameters), else nil: it becomes a header of
+    /// the storage request.
+    static func mediaType(_ value: String?) -> String? {
+        guard let value, value.utf8.count <= 200 else { return nil }
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "!#$&^_.+-/;= \""))
+        guard value.unicodeScalars.allSatisfy({ $0.isASCII && allowed.contains($0) }),
+            value.split(separator: ";").first?.split(separator: "/").count == 2
+        else { return nil }
+        return value
     }
 
     /// The gateway function OpenAI's `model` names: `tensorzero::function_name::NAME`, or a function's own name;
@@ -259,15 +354,22 @@ extension AudioAPI {
         }
     }
 
-    /// The body as a JSON object (422 otherwise, as FastAPI answers).
-    static func jsonObject(_ body: HTTPRequestBody) throws(APIError) -> [String: JSONValue] {
+    /// The body as a JSON object (422 otherwise, as FastAPI answers); a body over ``Settings/maxJSONBytes`` is 413
+    /// and is not read.
+    func jsonObject(_ body: HTTPRequestBody) throws(APIError) -> [String: JSONValue] {
         let data: Data
         switch body {
         case .empty: data = Data()
         case .memory(let bytes): data = bytes
-        case .file(let url, _):
+        case .file(let url, let size):
+            guard size <= Int64(self.settings.maxJSONBytes) else {
+                throw APIError(413, "a JSON body is at most \(self.settings.maxJSONBytes) bytes")
+            }
             guard let bytes = try? Data(contentsOf: url) else { throw APIError(500, "the body could not be read") }
             data = bytes
+        }
+        guard data.count <= self.settings.maxJSONBytes else {
+            throw APIError(413, "a JSON body is at most \(self.settings.maxJSONBytes) bytes")
         }
         guard case .object(let members) = try? JSONDecoder().decode(JSONValue.self, from: data) else {
             throw APIError(422, "the body must be a JSON object")
@@ -278,6 +380,15 @@ extension AudioAPI {
     static func string(_ value: JSONValue?) -> String? {
         if case .string(let text) = value { return text }
         return nil
+    }
+
+    /// The string at `field`, nil when absent or null; any other type is a 422, as FastAPI answers a wrong type.
+    static func string(_ body: [String: JSONValue], _ field: String) throws(APIError) -> String? {
+        switch body[field] {
+        case nil, .null?: return nil
+        case .string(let text)?: return text
+        default: throw APIError(422, "'\(field)' must be a string", parameter: field)
+        }
     }
 
     static func nonEmpty(_ text: String?) -> String? {

@@ -27,6 +27,8 @@ package struct AudioAPI: HTTPResponder {
         package var jobDefaults = JobSubmission.Defaults()
         /// The longest text one speech request may carry, in characters.
         package var maxSpeechCharacters = 100_000
+        /// The largest JSON body, in bytes: larger is 413 before the body is read (JSON is parsed in memory).
+        package var maxJSONBytes = 4 << 20
 
         /// Creates the defaults.
         package init() {}
@@ -80,6 +82,8 @@ package struct AudioAPI: HTTPResponder {
     let settings: Settings
     let dependencies: Dependencies
     let waiting = WaitingCount()
+    /// Held per output prefix by the synchronous transcription routes, from submitting to reading the transcript.
+    let outputLocks = KeyedLock()
 
     /// Creates the API.
     package init(settings: Settings, dependencies: Dependencies) {
@@ -134,6 +138,15 @@ package struct AudioAPI: HTTPResponder {
         if !route.open, let key = self.settings.apiKey, !Self.authorized(head, key: key) {
             var error = APIError(401, "a valid API key is required (Authorization: Bearer KEY, or X-API-Key: KEY)")
             error.headers = [("WWW-Authenticate", "Bearer")]
+            return self.counted(error.response(route.shape), route: route.name)
+        }
+        // Only multipart bodies may be large (they stream to disk); JSON is parsed in memory, so a declared size
+        // over the cap is refused before a byte of the body is read. A chunked one is caught when it is parsed.
+        let multipart = MultipartBody.boundary(fromContentType: head.headers.first("Content-Type") ?? "") != nil
+        if head.method == "POST", !multipart, let length = head.headers.first("Content-Length").flatMap({ Int64($0) }),
+            length > Int64(self.settings.maxJSONBytes)
+        {
+            let error = APIError(413, "a JSON body is at most \(self.settings.maxJSONBytes) bytes")
             return self.counted(error.response(route.shape), route: route.name)
         }
         return nil
@@ -229,18 +242,46 @@ package struct AudioAPI: HTTPResponder {
 
     /// Holds one of the synchronous-wait slots while `body` runs; 503 with `Retry-After` when none is free.
     func waitingSlot<T>(_ body: () async throws -> T) async throws -> T {
-        let taken = self.waiting.count.wrappingAdd(1, ordering: .relaxed).newValue
-        defer { self.waiting.count.wrappingSubtract(1, ordering: .relaxed) }
-        guard taken <= self.settings.maxWaiting else {
+        let slot = try self.takeWaitingSlot()
+        defer { slot.release() }
+        return try await body()
+    }
+
+    /// Takes one of the ``Settings/maxWaiting`` slots, for a request whose wait outlives this call (a stream);
+    /// release it when the wait ends.
+    ///
+    /// - Throws: ``APIError`` 503 with `Retry-After` when every slot is taken.
+    func takeWaitingSlot() throws(APIError) -> WaitingSlot {
+        let slot = WaitingSlot(self.waiting)
+        guard slot.taken <= self.settings.maxWaiting else {
+            slot.release()
             throw APIError(
                 503, "too many requests are waiting for their jobs (\(self.settings.maxWaiting)); retry shortly",
                 headers: [("Retry-After", "5")])
         }
-        return try await body()
+        return slot
     }
 }
 
 /// How many synchronous requests wait for their jobs now.
 final class WaitingCount: Sendable {
     let count = Atomic<Int>(0)
+}
+
+/// One taken waiting slot; ``release()`` gives it back, once however often it is called.
+final class WaitingSlot: Sendable {
+    /// The count of taken slots, this one included, when it was taken.
+    let taken: Int
+    private let counter: WaitingCount
+    private let released = Atomic<Bool>(false)
+
+    init(_ counter: WaitingCount) {
+        self.counter = counter
+        self.taken = counter.count.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    func release() {
+        guard !self.released.exchange(true, ordering: .relaxed) else { return }
+        self.counter.count.wrappingSubtract(1, ordering: .relaxed)
+    }
 }

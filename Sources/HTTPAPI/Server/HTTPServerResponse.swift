@@ -9,12 +9,20 @@ package struct HTTPServerResponse: Sendable {
     package var headers: [(String, String)]
     /// The body.
     package var body: HTTPResponseBody
+    /// Called once when the server is done with the response: after the body was sent, or when it never will be
+    /// (the client left before the head went out, the server stopped). Where to release what the body holds: a
+    /// listener, a waiting slot, a temporary file behind a ``HTTPResponseBody/file(_:)`` body.
+    package var onDone: (@Sendable () -> Void)?
 
     /// Creates a response.
-    package init(status: Int, headers: [(String, String)] = [], body: HTTPResponseBody = .empty) {
+    package init(
+        status: Int, headers: [(String, String)] = [], body: HTTPResponseBody = .empty,
+        onDone: (@Sendable () -> Void)? = nil
+    ) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.onDone = onDone
     }
 
     /// A JSON response: `value` encoded as ``JSONOutput`` writes it, with `Content-Type: application/json`.

@@ -355,35 +355,46 @@ final class ServerEngine: Sendable {
     /// Afterwards nothing is left suspended, and the upload's scratch file is deleted once the response is done.
     func serve(_ exchange: Exchange) async {
         guard let request = exchange.claim() else { return }
+        var onDone: (@Sendable () -> Void)?
         if !Task.isCancelled {
-            await withTaskGroup(of: Void.self) { group in
+            onDone = await withTaskGroup(of: (@Sendable () -> Void)?.self) { group in
                 group.addTask { await self.produce(request, on: exchange) }
-                group.addTask { await exchange.waitUntilClientGone() }
-                await group.next()
-                group.cancelAll()
+                group.addTask {
+                    await exchange.waitUntilClientGone()
+                    return nil
+                }
+                // The first to end cancels the other; the response's hook comes back whichever that was.
+                var hook: (@Sendable () -> Void)?
+                while let result = await group.next() {
+                    group.cancelAll()
+                    hook = hook ?? result
+                }
+                return hook
             }
         }
         exchange.settle(fallback: self.rejectionResponse(.shuttingDown, head: request.head))
         await exchange.waitUntilCompleted()
         exchange.releaseBody()
+        onDone?()
     }
 
-    private func produce(_ request: HTTPServerRequest, on exchange: Exchange) async {
+    /// Answers `request` and sends the body; returns the response's ``HTTPServerResponse/onDone`` hook.
+    private func produce(_ request: HTTPServerRequest, on exchange: Exchange) async -> (@Sendable () -> Void)? {
         let response = await self.responder.respond(to: request)
         // Cancelled (the client left, or the server is cancelled): the answer is discarded, settle() closes or 503s.
-        guard !Task.isCancelled else { return }
+        guard !Task.isCancelled else { return response.onDone }
         let prepared = self.checked(response, head: request.head, streamAllowed: true)
-        guard exchange.deliver(prepared), case .stream = prepared.body else { return }
+        guard exchange.deliver(prepared), case .stream = prepared.body else { return response.onDone }
         do {
             switch response.body {
             case .stream(let stream):
                 for try await chunk in stream where !chunk.isEmpty {
-                    guard await exchange.push(chunk) else { return }
+                    guard await exchange.push(chunk) else { return response.onDone }
                 }
             case .writer(let produce):
                 try await produce(HTTPBodyWriter { chunk in await exchange.push(chunk) })
             case .empty, .data, .file:
-                return
+                return response.onDone
             }
             // A stream that ends because its consumer was cancelled did not finish: do not terminate it cleanly.
             exchange.finishStream(failed: Task.isCancelled)
@@ -394,6 +405,7 @@ final class ServerEngine: Sendable {
             }
             exchange.finishStream(failed: true)
         }
+        return response.onDone
     }
 
     // MARK: - The sweeper

@@ -22,9 +22,7 @@ package struct JobControl: Sendable {
     ///
     /// - Throws: ``RequestError`` for a request that can never run, before anything is stored.
     package func submit(_ request: EnqueueRequest) async throws -> (job: Job, created: Bool) {
-        var request = request
-        request.payload = try self.requests.validate(request.payload, origin: request.origin)
-        let (job, created) = try await self.backend.queue.enqueue(request)
+        let (job, created) = try await self.backend.queue.enqueue(try self.requests.validate(request))
         if created {
             self.events.publish(JobEvent(.queued, job: job))
         }
@@ -39,12 +37,24 @@ package struct JobControl: Sendable {
         _ request: EnqueueRequest, timeout: Duration,
         onProgress: @escaping @Sendable (JobEvent) async -> Void = { _ in }
     ) async throws -> Job {
-        // Subscribed before the job exists, so none of its events can slip past.
-        let subscription = self.events.subscribe()
+        let (job, subscription) = try await self.submitFollowing(request)
         defer { subscription.finish() }
-        let (job, _) = try await self.submit(request)
-        subscription.follow(jobID: job.id)
         return try await self.wait(for: job.id, subscription: subscription, timeout: timeout, onProgress: onProgress)
+    }
+
+    /// Submits `request` with a subscription to its job's events opened before the job exists, so none of them can
+    /// slip past; hand the subscription to ``wait(for:subscription:timeout:onProgress:)`` later, and finish it.
+    package func submitFollowing(_ request: EnqueueRequest) async throws -> (job: Job, subscription: JobSubscription) {
+        let subscription = self.events.subscribe()
+        let job: Job
+        do {
+            job = try await self.submit(request).job
+        } catch {
+            subscription.finish()
+            throw error
+        }
+        subscription.follow(jobID: job.id)
+        return (job, subscription)
     }
 
     /// Waits until job `id` has ended or `timeout` passes; see ``submitAndWait(_:timeout:onProgress:)``.
@@ -56,9 +66,10 @@ package struct JobControl: Sendable {
         return try await self.wait(for: id, subscription: subscription, timeout: timeout, onProgress: onProgress)
     }
 
-    private func wait(
+    /// Waits on `subscription` until job `id` has ended or `timeout` passes; returns the job as last seen.
+    package func wait(
         for id: String, subscription: JobSubscription, timeout: Duration,
-        onProgress: @escaping @Sendable (JobEvent) async -> Void
+        onProgress: @escaping @Sendable (JobEvent) async -> Void = { _ in }
     ) async throws -> Job {
         // The job may have ended before the subscription began (an idempotent resubmission of a finished job).
         guard let current = try await self.backend.ledger.job(id: id) else { throw JobQueueError.notFound(id) }

@@ -46,6 +46,20 @@ package struct JobRequests: Sendable {
     /// The longest voice name accepted.
     package static let maxVoiceCharacters = 200
 
+    /// The longest idempotency key accepted, in UTF-8 bytes.
+    package static let maxIdempotencyKeyBytes = 512
+
+    /// Checks a submission: its payload as it will run, and its idempotency key.
+    package func validate(_ request: EnqueueRequest) throws(RequestError) -> EnqueueRequest {
+        var request = request
+        if let key = request.idempotencyKey, key.isEmpty || key.utf8.count > Self.maxIdempotencyKeyBytes {
+            throw RequestError(
+                field: "idempotency_key", "an idempotency key is 1 to \(Self.maxIdempotencyKeyBytes) bytes")
+        }
+        request.payload = try self.validate(request.payload, origin: request.origin)
+        return request
+    }
+
     /// Checks a payload as it will run.
     package func validate(_ payload: JobPayload, origin: JobOrigin) throws(RequestError) -> JobPayload {
         switch payload {

@@ -52,9 +52,6 @@ package enum JobSubmission {
         let priority = try self.integer(members["priority"], "priority", in: -1000...1000) ?? 0
         let maxAttempts = try self.integer(members["max_attempts"], "max_attempts", in: 1...1000)
         let key = try self.string(members["idempotency_key"], "idempotency_key")
-        if let key, key.isEmpty || key.utf8.count > 512 {
-            throw RequestError(field: "idempotency_key", "an idempotency key is 1 to 512 bytes")
-        }
         return EnqueueRequest(
             payload: payload, idempotencyKey: key, priority: priority, maxAttempts: maxAttempts, origin: origin)
     }
