@@ -55,6 +55,7 @@ extension WorkerEnvironment {
                 liveAudio: self.liveAudio, encoder: self.pipelines.encoder, metrics: metrics,
                 refreshMetrics: {
                     gateway.recordCircuits(in: metrics)
+                    gateway.recordConcurrency(in: metrics)
                     if let pending = try? await queue.pendingWork() {
                         metrics.set(
                             "audio_worker_queue_jobs", ["status": "queued"], to: Double(pending.queued),

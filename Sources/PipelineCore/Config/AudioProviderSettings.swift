@@ -3,8 +3,11 @@ package struct AudioProviderSettings: Sendable, Equatable {
     /// The keys `[models.M.providers.P]` may have in the worker's file, besides the gateway's own.
     static let keys: Set<String> = [
         "path", "upload_format", "max_upload_mb", "max_chunk_s", "voice", "voices", "response_format",
-        "sample_rate", "max_input_chars", "speed",
+        "sample_rate", "max_input_chars", "speed", "max_concurrency",
     ]
+
+    /// Requests in flight at once for a provider whose `max_concurrency` is not set.
+    package static let defaultMaxConcurrency = 16
 
     /// The request path under `api_base`, replacing `/audio/transcriptions` or `/audio/speech` (whisper.cpp:
     /// `/inference`).
@@ -27,13 +30,16 @@ package struct AudioProviderSettings: Sendable, Equatable {
     package var maxInputCharacters: Int?
     /// The speaking speed to ask for.
     package var speed: Double?
+    /// Requests in flight at once, across the process (an adaptive limit may hold fewer); nil for the default.
+    package var maxConcurrency: Int?
 
     /// Creates settings.
     package init(
         path: String? = nil, uploadFormat: String? = nil, maxUploadBytes: Int? = nil, maxChunkSeconds: Double? = nil,
         voice: String? = nil, voices: [String: String] = [:], responseFormat: String? = nil, sampleRate: Int? = nil,
-        maxInputCharacters: Int? = nil, speed: Double? = nil
+        maxInputCharacters: Int? = nil, speed: Double? = nil, maxConcurrency: Int? = nil
     ) {
+        self.maxConcurrency = maxConcurrency
         self.path = path
         self.uploadFormat = uploadFormat
         self.maxUploadBytes = maxUploadBytes
@@ -76,7 +82,8 @@ package struct AudioProviderSettings: Sendable, Equatable {
             voices: voices, responseFormat: try table.string("response_format"),
             sampleRate: try table.integer("sample_rate", in: 8000...192_000),
             maxInputCharacters: try table.integer("max_input_chars", in: 16...1_000_000),
-            speed: try table.number("speed", in: 0.25...4))
+            speed: try table.number("speed", in: 0.25...4),
+            maxConcurrency: try table.integer("max_concurrency", in: 1...1024))
     }
 
     /// These settings with every value set in `other` taking precedence.
@@ -88,6 +95,7 @@ package struct AudioProviderSettings: Sendable, Equatable {
             voices: self.voices.merging(other.voices) { $1 },
             responseFormat: other.responseFormat ?? self.responseFormat,
             sampleRate: other.sampleRate ?? self.sampleRate,
-            maxInputCharacters: other.maxInputCharacters ?? self.maxInputCharacters, speed: other.speed ?? self.speed)
+            maxInputCharacters: other.maxInputCharacters ?? self.maxInputCharacters, speed: other.speed ?? self.speed,
+            maxConcurrency: other.maxConcurrency ?? self.maxConcurrency)
     }
 }

@@ -5,6 +5,7 @@ package struct AudioGateway: Sendable {
     private let http: any HTTPClient
     private let encoder: any AudioEncoding
     private let breaker: CircuitBreaker
+    private let limiter: ProviderLimiter
     private let clock: any MonotonicClock
     private let random: RandomSource
     private let maxRetryAfter: Duration
@@ -21,6 +22,7 @@ package struct AudioGateway: Sendable {
         self.clock = clock
         self.breaker = CircuitBreaker(
             failureThreshold: settings.circuitFailures, coolDown: settings.circuitCoolDown, clock: clock)
+        self.limiter = ProviderLimiter()
         self.random = RandomSource(seed: settings.seed)
         self.maxRetryAfter = settings.maxRetryAfter
     }
@@ -66,15 +68,31 @@ package struct AudioGateway: Sendable {
                     let client = provider.skipReason == nil ? makeClient(provider) : nil
                     return RouteProvider(
                         model: provider.model, name: provider.name, client: client,
-                        skipReason: provider.skipReason ?? (client == nil ? "no endpoint" : nil))
+                        skipReason: provider.skipReason ?? (client == nil ? "no endpoint" : nil),
+                        maxConcurrency: provider.settings.maxConcurrency ?? AudioProviderSettings.defaultMaxConcurrency)
                 })
         }
         let functionRoute = FunctionRoute<Client>(
             function: function.name, candidates: function.candidates.map { (route($0.variant), $0.weight) },
             fallbacks: function.fallbacks.map(route), extras: function.extras.map { (route($0.variant), $0.position) })
         return FallbackChain(
-            route: functionRoute, breaker: self.breaker, clock: self.clock, random: self.random,
-            maxRetryAfter: self.maxRetryAfter, metrics: self.metrics)
+            route: functionRoute, breaker: self.breaker, limiter: self.limiter, clock: self.clock,
+            random: self.random, maxRetryAfter: self.maxRetryAfter, metrics: self.metrics)
+    }
+
+    /// Records each provider's adaptive concurrency limit, requests in flight and requests waiting, as gauges.
+    package func recordConcurrency(in metrics: Metrics) {
+        for (key, provider) in self.limiter.snapshot {
+            metrics.set(
+                "audio_worker_provider_concurrency_limit", ["provider": key], to: provider.limit.rounded(.down),
+                help: "Each provider's adaptive concurrency limit (at most its max_concurrency).")
+            metrics.set(
+                "audio_worker_provider_in_flight", ["provider": key], to: Double(provider.inFlight),
+                help: "Requests sent to each provider and not yet answered.")
+            metrics.set(
+                "audio_worker_provider_waiting", ["provider": key], to: Double(provider.waiting),
+                help: "Requests waiting in the worker for a slot of each provider.")
+        }
     }
 
     /// Records each provider circuit's state as a gauge: 0 closed, 1 half-open, 2 open.

@@ -5,22 +5,29 @@
 /// jitter, capped at the variant's `max_delay_s`, and at least the longest `Retry-After` a provider sent.
 /// A provider that answered 401/403/404/413 or a quota error is not tried again for this request; one whose
 /// circuit is open is skipped; a provider that rejects the input stops the chain. Every attempt is recorded.
+///
+/// A provider's request waits for a slot of its ``ProviderLimiter`` first; that wait is not counted against the
+/// variant's timeout (nor the request's, which starts when it is sent).
 package struct FallbackChain<Client: Sendable>: Sendable {
     /// The resolved route.
     package let route: FunctionRoute<Client>
     private let breaker: CircuitBreaker
+    private let limiter: ProviderLimiter
     private let clock: any MonotonicClock
     private let random: RandomSource
     private let maxRetryAfter: Duration
     private let metrics: Metrics?
 
-    /// Creates a chain; `breaker` is shared by every chain of the process; attempts are counted in `metrics`.
+    /// Creates a chain; `breaker` and `limiter` are shared by every chain of the process; attempts are counted in
+    /// `metrics`.
     package init(
-        route: FunctionRoute<Client>, breaker: CircuitBreaker, clock: any MonotonicClock, random: RandomSource,
-        maxRetryAfter: Duration = .seconds(60), metrics: Metrics? = nil
+        route: FunctionRoute<Client>, breaker: CircuitBreaker, limiter: ProviderLimiter = ProviderLimiter(),
+        clock: any MonotonicClock, random: RandomSource, maxRetryAfter: Duration = .seconds(60),
+        metrics: Metrics? = nil
     ) {
         self.route = route
         self.breaker = breaker
+        self.limiter = limiter
         self.clock = clock
         self.random = random
         self.maxRetryAfter = maxRetryAfter
@@ -28,21 +35,25 @@ package struct FallbackChain<Client: Sendable>: Sendable {
     }
 
     /// Calls `operation` on providers until one succeeds; returns its value, who served it and every attempt.
+    /// `work` is the request's size (seconds of audio, characters of text), by which latencies are compared.
     ///
     /// - Throws: ``GatewayError`` when every provider failed or one rejected the input; `CancellationError`.
     package func run<Value: Sendable>(
-        audioSeconds: Double?, _ operation: @Sendable (Client) async throws -> (value: Value, bytesSent: Int)
+        audioSeconds: Double?, work: Double? = nil,
+        _ operation: @Sendable (Client) async throws -> (value: Value, bytesSent: Int)
     ) async throws -> (value: Value, servedBy: ServedBy, attempts: [GatewayAttempt]) {
         var attempts: [GatewayAttempt] = []
         func record(
             _ variant: RouteVariant<Client>, _ provider: RouteProvider<Client>, _ outcome: GatewayAttempt.Outcome,
-            status: Int? = nil, since start: Duration? = nil, bytes: Int = 0, error: String? = nil
+            status: Int? = nil, since start: Duration? = nil, waited: Duration = .zero, bytes: Int = 0,
+            error: String? = nil
         ) {
             let latency = start.map { (self.clock.now - $0).seconds * 1000 } ?? 0
             let attempt = GatewayAttempt(
                 function: self.route.function, variant: variant.name, model: provider.model,
                 provider: provider.name, outcome: outcome, status: status, latencyMilliseconds: Int(latency),
-                bytesSent: bytes, audioSeconds: audioSeconds, error: error)
+                waitMilliseconds: waited > .zero ? Int(waited.seconds * 1000) : nil, bytesSent: bytes,
+                audioSeconds: audioSeconds, error: error)
             attempts.append(attempt)
             self.count(attempt, measured: start != nil)
         }
@@ -50,6 +61,8 @@ package struct FallbackChain<Client: Sendable>: Sendable {
         var anyCalled = false
         for variant in self.route.ordered(using: self.random) {
             let variantStart = self.clock.now
+            // Time spent waiting for provider slots: not the variant's time.
+            var waitedForSlots: Duration = .zero
             var excluded = Set<String>()
             for provider in variant.providers where provider.client == nil {
                 record(variant, provider, .skipped, error: provider.skipReason ?? "unavailable")
@@ -61,25 +74,38 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                     guard variant.providers.contains(where: { !excluded.contains($0.key) }) else { break }
                     let delay = max(self.backoff(round: round, cap: variant.retries.maxDelay), retryAfter)
                     retryAfter = .zero
-                    if let timeout = variant.timeout, self.clock.now - variantStart + delay >= timeout { break }
+                    if let timeout = variant.timeout, self.clock.now - variantStart - waitedForSlots + delay >= timeout
+                    {
+                        break
+                    }
                     try await self.clock.sleep(for: delay)
                 }
                 for provider in variant.providers where !excluded.contains(provider.key) {
                     guard let client = provider.client else { continue }
-                    if let timeout = variant.timeout, self.clock.now - variantStart >= timeout {
+                    // The slot first: the wait may be long, and the circuit's state and the variant's time left are
+                    // what they are when the request can go.
+                    let waited = try await self.limiter.acquire(
+                        provider.key, ceiling: provider.maxConcurrency, clock: self.clock)
+                    if let timeout = variant.timeout,
+                        self.clock.now - variantStart - waitedForSlots - waited >= timeout
+                    {
+                        self.limiter.release(provider.key, .neutral)
                         record(variant, provider, .skipped, error: "the variant's \(timeout.formattedSeconds) ran out")
                         continue
                     }
                     guard self.breaker.admit(provider.key) else {
+                        self.limiter.release(provider.key, .neutral)
                         record(variant, provider, .skipped, error: "circuit open after repeated failures")
                         continue
                     }
+                    waitedForSlots += waited
                     anyCalled = true
                     let start = self.clock.now
                     do {
                         let (value, bytes) = try await operation(client)
+                        self.limiter.release(provider.key, .success(latency: self.clock.now - start, work: work))
                         self.breaker.recordSuccess(provider.key)
-                        record(variant, provider, .ok, status: 200, since: start, bytes: bytes)
+                        record(variant, provider, .ok, status: 200, since: start, waited: waited, bytes: bytes)
                         let servedBy = ServedBy(
                             function: self.route.function, variant: variant.name, model: provider.model,
                             provider: provider.name)
@@ -90,9 +116,10 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                         }
                         return (value, servedBy, attempts)
                     } catch let failure as ProviderFailure {
+                        self.limiter.release(provider.key, failure.disposition == .retry ? .overload : .neutral)
                         record(
-                            variant, provider, .failed, status: failure.status, since: start, bytes: failure.bytesSent,
-                            error: failure.message)
+                            variant, provider, .failed, status: failure.status, since: start, waited: waited,
+                            bytes: failure.bytesSent, error: failure.message)
                         switch failure.disposition {
                         case .fatal:
                             self.breaker.recordSuccess(provider.key)
@@ -112,13 +139,15 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                             }
                         }
                     } catch is CancellationError {
+                        self.limiter.release(provider.key, .neutral)
                         // A half-open circuit's trial that never finished must not keep the circuit shut.
                         self.breaker.releaseTrial(provider.key)
                         throw CancellationError()
                     } catch {
                         // A local failure (encoding the upload, a temporary file): this provider cannot be used now.
+                        self.limiter.release(provider.key, .neutral)
                         self.breaker.releaseTrial(provider.key)
-                        record(variant, provider, .failed, since: start, error: "\(error)")
+                        record(variant, provider, .failed, since: start, waited: waited, error: "\(error)")
                         excluded.insert(provider.key)
                     }
                 }
@@ -164,7 +193,8 @@ private func pow2(_ exponent: Int) -> Double {
 
 extension FallbackChain: SpeechToText where Client == any SpeechToText {
     package func transcribe(_ request: TranscriptionRequest) async throws -> TranscriptionResult {
-        let (result, servedBy, attempts) = try await self.run(audioSeconds: request.duration) { client in
+        let (result, servedBy, attempts) = try await self.run(audioSeconds: request.duration, work: request.duration) {
+            client in
             let result = try await client.transcribe(request)
             return (result, result.bytesSent)
         }
@@ -180,7 +210,8 @@ extension FallbackChain: SpeechToText where Client == any SpeechToText {
 
 extension FallbackChain: TextToSpeech where Client == any TextToSpeech {
     package func synthesize(_ request: SpeechRequest) async throws -> SpeechResult {
-        let (result, servedBy, attempts) = try await self.run(audioSeconds: nil) { client in
+        let (result, servedBy, attempts) = try await self.run(audioSeconds: nil, work: Double(request.text.count)) {
+            client in
             let result = try await client.synthesize(request)
             return (result, result.bytesSent)
         }

@@ -94,13 +94,19 @@ package struct RouteProvider<Client: Sendable>: Sendable {
     package var client: Client?
     /// Why it is skipped (no key, no audio API, ...), when it is.
     package var skipReason: String?
+    /// Requests it may have in flight at once, across the process (`max_concurrency`).
+    package var maxConcurrency: Int
 
     /// Creates a provider.
-    package init(model: String, name: String, client: Client?, skipReason: String? = nil) {
+    package init(
+        model: String, name: String, client: Client?, skipReason: String? = nil,
+        maxConcurrency: Int = AudioProviderSettings.defaultMaxConcurrency
+    ) {
         self.model = model
         self.name = name
         self.client = client
         self.skipReason = skipReason
+        self.maxConcurrency = maxConcurrency
     }
 
     /// The circuit breaker's key.

@@ -21,6 +21,8 @@ package struct GatewayAttempt: Sendable, Codable, Equatable {
     package var status: Int?
     /// Time from send to reply or failure, in milliseconds.
     package var latencyMilliseconds: Int
+    /// Time waited in the worker for a slot of the provider before sending, in milliseconds, when it waited.
+    package var waitMilliseconds: Int?
     /// Request body bytes sent.
     package var bytesSent: Int
     /// Seconds of audio sent (transcription) or returned (speech), when known.
@@ -31,8 +33,10 @@ package struct GatewayAttempt: Sendable, Codable, Equatable {
     /// Creates a record.
     package init(
         function: String, variant: String, model: String, provider: String, outcome: Outcome, status: Int? = nil,
-        latencyMilliseconds: Int = 0, bytesSent: Int = 0, audioSeconds: Double? = nil, error: String? = nil
+        latencyMilliseconds: Int = 0, waitMilliseconds: Int? = nil, bytesSent: Int = 0, audioSeconds: Double? = nil,
+        error: String? = nil
     ) {
+        self.waitMilliseconds = waitMilliseconds
         self.function = function
         self.variant = variant
         self.model = model
@@ -60,6 +64,7 @@ package struct GatewayAttempt: Sendable, Codable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case function, variant, model, provider, outcome, status, error
         case latencyMilliseconds = "latency_ms"
+        case waitMilliseconds = "wait_ms"
         case bytesSent = "bytes_sent"
         case audioSeconds = "audio_seconds"
     }

@@ -92,6 +92,23 @@ struct GatewayResolverTests {
     }
 
     @Test
+    func maxConcurrencyIsPerProviderWithADefaultAndBounds() throws {
+        let resolver = try ConfigFixtures.resolver(
+            gateway: Self.gateway, worker: "[models.local_whisper.providers.a]\nmax_concurrency = 1\n")
+        let providers = try resolver.resolve("stt", as: .transcription).candidates[0].variant.providers
+        #expect(providers[0].settings.maxConcurrency == 1)
+        #expect(providers[1].settings.maxConcurrency == nil)
+
+        for bad in ["0", "-1", "\"one\"", "1.5"] {
+            #expect(throws: ConfigError.self) {
+                try ConfigFixtures.resolver(
+                    gateway: Self.gateway, worker: "[models.local_whisper.providers.a]\nmax_concurrency = \(bad)\n"
+                ).resolve("stt", as: .transcription)
+            }
+        }
+    }
+
+    @Test
     func environmentOverridesAnAPIBase() throws {
         let resolver = try ConfigFixtures.resolver(
             gateway: Self.gateway, environment: ["AUDIO_WORKER_API_BASE__local_whisper__a": "http://127.0.0.1:9999/v1"])

@@ -49,10 +49,13 @@ final class CallLog: Sendable {
 
 /// Route-building shorthands for chain tests.
 enum Routes {
-    static func provider(_ client: ScriptedSpeechToText?, model: String, skip: String? = nil)
-        -> RouteProvider<any SpeechToText>
-    {
-        RouteProvider(model: model, name: client?.name ?? "skipped", client: client, skipReason: skip)
+    static func provider(
+        _ client: (any SpeechToText)?, named name: String? = nil, model: String, skip: String? = nil,
+        maxConcurrency: Int = AudioProviderSettings.defaultMaxConcurrency
+    ) -> RouteProvider<any SpeechToText> {
+        RouteProvider(
+            model: model, name: name ?? (client as? ScriptedSpeechToText)?.name ?? "skipped", client: client,
+            skipReason: skip, maxConcurrency: maxConcurrency)
     }
 
     static func variant(
