@@ -92,6 +92,8 @@ package struct TranscriptDocument: Sendable, Codable, Equatable {
     package var contextID: String?
     /// What the decoder and the stitcher had to say (skipped data, dropped loops...).
     package var warnings: [String]
+    /// Where `language` came from when the request named none: detected on this chunk and pinned for the rest.
+    package var languageDetection: TranscriptionPipeline.LanguageDetection?
 
     /// Builds the document from a stitched transcript and its chunks.
     package init(transcript: Transcript, chunks: [ChunkResult], warnings: [String]) {
@@ -126,6 +128,7 @@ package struct TranscriptDocument: Sendable, Codable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case ok, text, language, segments, speakers, model, provider, duration, chunks, namespace, warnings
         case wordSegments = "word_segments"
+        case languageDetection = "language_detection"
         case audioURI = "audio_uri"
         case s3URI = "s3_uri"
         case videoID = "video_id"
@@ -137,6 +140,7 @@ package struct TranscriptDocument: Sendable, Codable, Equatable {
         try container.encode(self.ok, forKey: .ok)
         try container.encode(self.text, forKey: .text)
         try container.encode(self.language, forKey: .language)
+        try container.encodeIfPresent(self.languageDetection, forKey: .languageDetection)
         try container.encode(self.segments, forKey: .segments)
         try container.encode(self.wordSegments, forKey: .wordSegments)
         try container.encode(self.speakers, forKey: .speakers)
@@ -177,6 +181,7 @@ extension TranscriptDocument {
     ) -> TranscriptDocument {
         var document = TranscriptDocument(
             transcript: outcome.transcript, chunks: outcome.chunks, warnings: outcome.warnings)
+        document.languageDetection = outcome.languageDetection
         document.audioURI = audioURI
         document.s3URI = audioURI
         document.videoID = spec?.videoID

@@ -51,6 +51,23 @@ package struct TranscriptionPipeline: Sendable {
         package var estimatedSeconds: Double?
     }
 
+    /// The language a run detected on its first chunk with speech and pinned for the rest.
+    package struct LanguageDetection: Sendable, Codable, Equatable {
+        /// The language, as the provider reported it (an ISO 639-1 code after the reply parser).
+        package var language: String
+        /// The chunk it was detected on.
+        package var chunk: Int
+        /// Where that chunk starts, in seconds.
+        package var start: Double
+
+        /// Creates a record.
+        package init(language: String, chunk: Int, start: Double) {
+            self.language = language
+            self.chunk = chunk
+            self.start = start
+        }
+    }
+
     /// What a run produced.
     package struct Outcome: Sendable {
         /// The stitched transcript.
@@ -61,6 +78,9 @@ package struct TranscriptionPipeline: Sendable {
         package var warnings: [String]
         /// The stream that was transcribed.
         package var source: SourceInfo
+        /// Where the language came from when the request named none (nil when it named one, or no chunk with
+        /// speech reported a language).
+        package var languageDetection: LanguageDetection?
     }
 
     private let decoder: any AudioDecoding
@@ -107,6 +127,12 @@ package struct TranscriptionPipeline: Sendable {
         var chunksSeen = 0
         var decodingFinished = false
         var previousText: String? = nil
+        // With no language asked for, chunks go one at a time until one with speech reports its language; it is
+        // then asked for on every later chunk, so a file does not switch language between chunks. A provider that
+        // reports no language ends the wait (the chunks then detect their own).
+        var language = self.settings.language
+        var detecting = language == nil
+        var detection: LanguageDetection?
 
         try await withThrowingTaskGroup(of: ChunkResult.self) { group in
             var inFlight = 0
@@ -116,6 +142,15 @@ package struct TranscriptionPipeline: Sendable {
                 progress.chunksTotal =
                     decodingFinished ? chunksSeen : self.estimatedTotal(seen: chunksSeen, progress: progress)
                 previousText = result.transcript.text
+                if detecting, !result.skipped, !result.transcript.text.trimmingCharacters(in: .whitespaces).isEmpty {
+                    detecting = false
+                    if let detected = result.transcript.language {
+                        language = detected
+                        detection = LanguageDetection(
+                            language: detected, chunk: result.index,
+                            start: (result.startSeconds * 1000).rounded() / 1000)
+                    }
+                }
                 try await onChunk(result, progress)
             }
             func dispatch(_ chunk: AudioChunk) async throws {
@@ -131,7 +166,7 @@ package struct TranscriptionPipeline: Sendable {
                             latencyMilliseconds: 0))
                     return
                 }
-                while inFlight >= concurrency, let result = try await group.next() {
+                while inFlight >= (detecting ? 1 : concurrency), let result = try await group.next() {
                     inFlight -= 1
                     try await finished(result)
                 }
@@ -140,7 +175,7 @@ package struct TranscriptionPipeline: Sendable {
                     ? previousText.map { String($0.suffix(self.settings.promptMaxCharacters)) }
                         ?? self.settings.initialPrompt
                     : self.settings.initialPrompt
-                group.addTask { try await self.transcribe(chunk, prompt: prompt) }
+                group.addTask { [language] in try await self.transcribe(chunk, language: language, prompt: prompt) }
                 inFlight += 1
             }
 
@@ -173,13 +208,18 @@ package struct TranscriptionPipeline: Sendable {
         }
         var transcript = stitched.transcript
         transcript.duration = Double(audio.summary.samples) / Double(self.settings.chunking.sampleRate)
-        return Outcome(transcript: transcript, chunks: ordered, warnings: warnings, source: audio.source)
+        if let language = self.settings.language ?? detection?.language {
+            transcript.language = language
+        }
+        return Outcome(
+            transcript: transcript, chunks: ordered, warnings: warnings, source: audio.source,
+            languageDetection: detection)
     }
 
-    private func transcribe(_ chunk: AudioChunk, prompt: String?) async throws -> ChunkResult {
+    private func transcribe(_ chunk: AudioChunk, language: String?, prompt: String?) async throws -> ChunkResult {
         let start = self.clock.now
         let request = TranscriptionRequest(
-            samples: chunk.samples, sampleRate: chunk.sampleRate, language: self.settings.language, prompt: prompt)
+            samples: chunk.samples, sampleRate: chunk.sampleRate, language: language, prompt: prompt)
         do {
             let result = try await self.transcriber.transcribe(request)
             let latency = Int(((self.clock.now - start).seconds * 1000).rounded())

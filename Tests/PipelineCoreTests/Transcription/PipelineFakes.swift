@@ -72,3 +72,53 @@ final class RecordingTranscriber: SpeechToText {
             servedBy: ServedBy(function: "f", variant: "v", model: "m", provider: "p"))
     }
 }
+
+/// A transcriber that detects `detected` when no language is asked for (and answers in the asked one otherwise),
+/// hears nothing in its first `silentCalls` calls, and records the language of every request and the most requests
+/// in flight at once, before and after the first request that named a language.
+final class LanguageDetectingTranscriber: SpeechToText {
+    private struct State {
+        var calls = 0
+        var inFlight = 0
+        var requested: [String?] = []
+        var maxInFlightUnpinned = 0
+        var maxInFlightPinned = 0
+    }
+
+    private let state = Mutex(State())
+    let detected: String
+    let silentCalls: Int
+
+    init(detected: String, silentCalls: Int = 0) {
+        self.detected = detected
+        self.silentCalls = silentCalls
+    }
+
+    var requested: [String?] { self.state.withLock { $0.requested } }
+    var maxInFlightUnpinned: Int { self.state.withLock { $0.maxInFlightUnpinned } }
+    var maxInFlightPinned: Int { self.state.withLock { $0.maxInFlightPinned } }
+
+    func transcribe(_ request: TranscriptionRequest) async throws -> TranscriptionResult {
+        let call = self.state.withLock { state -> Int in
+            state.calls += 1
+            state.inFlight += 1
+            state.requested.append(request.language)
+            if request.language == nil {
+                state.maxInFlightUnpinned = max(state.maxInFlightUnpinned, state.inFlight)
+            } else {
+                state.maxInFlightPinned = max(state.maxInFlightPinned, state.inFlight)
+            }
+            return state.calls
+        }
+        defer { self.state.withLock { $0.inFlight -= 1 } }
+        for _ in 0..<20 {
+            await Task.yield()
+        }
+        let text = call <= self.silentCalls ? "" : "Ein Satz."
+        return TranscriptionResult(
+            transcript: Transcript(
+                text: text, language: request.language ?? self.detected,
+                segments: text.isEmpty ? [] : [TranscriptSegment(id: 0, start: 0.1, end: 1, text: text)]),
+            servedBy: ServedBy(function: "f", variant: "v", model: "m", provider: "p"))
+    }
+}

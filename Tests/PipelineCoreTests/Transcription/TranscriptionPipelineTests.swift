@@ -35,6 +35,60 @@ struct TranscriptionPipelineTests {
         #expect(abs((outcome.transcript.duration ?? 0) - Double(Self.audio.count) / 16_000) < 0.001)
     }
 
+    private func languagePipeline(_ transcriber: LanguageDetectingTranscriber, language: String? = nil)
+        -> TranscriptionPipeline
+    {
+        TranscriptionPipeline(
+            decoder: ArrayDecoder(samples: Self.audio), transcriber: transcriber,
+            settings: TranscriptionPipeline.Settings(concurrency: 4, language: language))
+    }
+
+    @Test
+    func withNoLanguageTheFirstChunkDetectsItAloneAndEveryLaterChunkAsksForIt() async throws {
+        let transcriber = LanguageDetectingTranscriber(detected: "de")
+
+        let outcome = try await self.languagePipeline(transcriber).run(URL(fileURLWithPath: "/in.wav"))
+
+        #expect(outcome.chunks.count > 2)
+        #expect(transcriber.requested == [nil] + Array(repeating: "de", count: outcome.chunks.count - 1))
+        #expect(transcriber.maxInFlightUnpinned == 1)
+        #expect(transcriber.maxInFlightPinned > 1)
+        #expect(outcome.transcript.language == "de")
+        #expect(
+            outcome.languageDetection == TranscriptionPipeline.LanguageDetection(language: "de", chunk: 0, start: 0))
+        let document = TranscriptDocument.assemble(outcome, audioURI: nil, passThrough: nil)
+        let json = try JSONValue(encoding: document)
+        #expect(
+            json["language_detection"]
+                == .object(["language": .string("de"), "chunk": .number(0), "start": .number(0)]))
+    }
+
+    @Test
+    func chunksThatHearNothingLeaveTheLanguageToTheFirstThatHearsSpeech() async throws {
+        let transcriber = LanguageDetectingTranscriber(detected: "de", silentCalls: 2)
+
+        let outcome = try await self.languagePipeline(transcriber).run(URL(fileURLWithPath: "/in.wav"))
+
+        #expect(Array(transcriber.requested.prefix(4)) == [nil, nil, nil, "de"])
+        #expect(transcriber.maxInFlightUnpinned == 1)
+        #expect(outcome.languageDetection?.chunk == 2)
+        #expect((outcome.languageDetection?.start ?? 0) > 0)
+    }
+
+    @Test
+    func aLanguageTheRequestNamesIsAskedForFromTheStartWithFullConcurrency() async throws {
+        let transcriber = LanguageDetectingTranscriber(detected: "de")
+
+        let outcome = try await self.languagePipeline(transcriber, language: "fr").run(URL(fileURLWithPath: "/in.wav"))
+
+        #expect(transcriber.requested == Array(repeating: "fr", count: outcome.chunks.count))
+        #expect(transcriber.maxInFlightPinned > 1)
+        #expect(outcome.transcript.language == "fr")
+        #expect(outcome.languageDetection == nil)
+        let json = try JSONValue(encoding: TranscriptDocument.assemble(outcome, audioURI: nil, passThrough: nil))
+        #expect(json["language_detection"] == nil)
+    }
+
     @Test
     func finishedChunksFromACheckpointAreNotSentAgain() async throws {
         let first = RecordingTranscriber()
