@@ -22,11 +22,13 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(
             name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(name: "HTTPAPI", dependencies: ["CMicroHTTPD", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "CurlHTTP", dependencies: ["CCurl", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "S3Storage", dependencies: ["PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "PipelineCore", swiftSettings: swiftSettings),
         .target(name: "SQLiteQueue", dependencies: ["CSQLite", "PipelineCore"], swiftSettings: swiftSettings),
+        .target(name: "NATSBackend", dependencies: ["CNATS", "PipelineCore"], swiftSettings: swiftSettings),
         .target(name: "AudioMedia", dependencies: ["CFFmpeg", "PipelineCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "audio-worker",
@@ -73,6 +75,11 @@ let package = Package(
         .testTarget(
             name: "HTTPAPITests",
             dependencies: ["HTTPAPI", "PipelineCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NATSBackendTests",
+            dependencies: ["NATSBackend", "PipelineCore", "JobQueueConformance", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,239 @@
+import Foundation
+import PipelineCore
+
+extension LedgerRecord {
+    /// Whether `lease` is the job's current lease.
+    func holds(_ lease: JobLease) -> Bool {
+        self.job.status == .running && self.lease?.token == lease.token
+    }
+}
+
+extension JetStreamJobQueue {
+    /// What to tell JetStream about a message once the ledger has changed.
+    enum Reply {
+        /// Done with it: the stream drops it.
+        case acknowledge
+        /// Deliver it again after the delay.
+        case redeliver(after: Duration)
+        /// Never deliver it again, and remove it from the stream.
+        case terminate
+    }
+
+    /// Reads, changes and writes back job `id`'s record with compare-and-set, retrying when another process changed
+    /// it in between; `change` returns whether to write. Nil when there is no such job.
+    func modify(_ id: String, _ change: (inout LedgerRecord) throws -> Bool) throws -> (
+        record: LedgerRecord, changed: Bool
+    )? {
+        for _ in 0..<64 {
+            guard let (record, revision) = try self.read(id) else { return nil }
+            var changed = record
+            guard try change(&changed) else { return (record, false) }
+            if try self.bucket.update(LedgerKey.job(id), try self.encode(changed), revision: revision) {
+                return (changed, true)
+            }
+        }
+        throw JobQueueError.storage("job \(id): the record kept changing under 64 attempts to update it")
+    }
+
+    /// Job `id`'s record and its revision, or nil.
+    func read(_ id: String) throws -> (record: LedgerRecord, revision: UInt64)? {
+        guard let (value, revision) = try self.bucket.get(LedgerKey.job(id)) else { return nil }
+        do {
+            return (try JSONDecoder().decode(LedgerRecord.self, from: value), revision)
+        } catch {
+            throw JobQueueError.storage("job \(id): the stored record is malformed: \(error)")
+        }
+    }
+
+    /// The record as stored.
+    func encode(_ record: LedgerRecord) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return try encoder.encode(record)
+    }
+
+    /// Turns a fetched message into a lease, or disposes of it (stale, finished, cancelled, out of attempts) and
+    /// returns nil so the caller fetches the next.
+    func claim(_ message: NATSHandle, owner: String) throws -> JobLease? {
+        do {
+            return try self.claimOrDispose(message, owner: owner)
+        } catch {
+            // Unanswered, the message comes back after the ack wait, when the ledger may be reachable again.
+            NATSMessage.destroy(message)
+            throw error
+        }
+    }
+
+    private func claimOrDispose(_ message: NATSHandle, owner: String) throws -> JobLease? {
+        let body = NATSMessage.body(of: message.pointer)
+        let (sequence, delivered) = try NATSMessage.metadata(of: message)
+        guard let work = try? JSONDecoder().decode(WorkMessage.self, from: body) else {
+            // A message that names no job can never run: stop it instead of redelivering it forever.
+            self.reply(.terminate, to: message, streamSequence: sequence)
+            return nil
+        }
+        let token = "\(sequence).\(delivered).\(UUID().uuidString)"
+        var reply = Reply.acknowledge
+        let outcome = try self.modify(work.jobID) { record -> Bool in
+            // A message from an earlier dispatch (the job was retried by hand since) is left over: drop it.
+            guard record.dispatch == work.dispatch else { return false }
+            let now = self.now()
+            switch record.job.status {
+            case .queued, .failed:
+                break
+            case .running:
+                // Another copy of the message (a publish repeated after a crash) while the job runs: drop it.
+                guard record.lease?.streamSequence == sequence else { return false }
+                // Redelivered: the holder's lease expired.
+                if record.job.cancelRequested {
+                    record.lease = nil
+                    record.job.cancelRequested = false
+                    record.enter(.cancelled, at: now)
+                    return true
+                }
+                if record.job.attempts >= record.job.maxAttempts {
+                    record.job.error = .workerLost(
+                        owner: record.lease?.owner ?? "unknown", attempts: record.job.attempts)
+                    record.lease = nil
+                    record.enter(.dead, at: now)
+                    reply = .terminate
+                    return true
+                }
+            case .succeeded, .dead, .cancelled:
+                return false
+            }
+            record.job.attempts += 1
+            record.published = true
+            record.lease = LedgerRecord.Holder(token: token, owner: owner, streamSequence: sequence)
+            record.enter(.running, at: now)
+            return true
+        }
+        guard let outcome, outcome.changed, outcome.record.job.status == .running else {
+            self.reply(outcome == nil ? .terminate : reply, to: message, streamSequence: sequence)
+            return nil
+        }
+        self.deliveriesInsert(token, Delivery(message: message, streamSequence: sequence))
+        return JobLease(job: outcome.record.job, token: token, owner: owner)
+    }
+
+    /// Ends an attempt: the ledger first, then the message, so a crash in between leaves the ledger right and the
+    /// message, when redelivered, is disposed of by ``claim(_:owner:)``.
+    func finish(_ lease: JobLease, _ settlement: JobSettlement) throws -> Job {
+        let delivery = try self.delivery(for: lease)
+        var reply = Reply.acknowledge
+        var succeeded = false
+        let outcome = try self.modify(lease.job.id) { record -> Bool in
+            guard record.holds(lease) else { return false }
+            let now = self.now()
+            record.lease = nil
+            var settlement = settlement
+            if record.job.cancelRequested {
+                if case .succeeded = settlement {} else { settlement = .cancelled }
+            }
+            switch settlement {
+            case .succeeded(let outputs, let result, let progress):
+                record.job.outputs = outputs
+                record.job.result = result
+                record.job.progress = progress
+                record.job.error = nil
+                record.job.cancelRequested = false
+                record.enter(.succeeded, at: now)
+                reply = .acknowledge
+                succeeded = true
+            case .retry(let error, let delay):
+                record.job.error = error
+                record.job.runAfter = now.addingTimeInterval(delay.seconds)
+                record.enter(.failed, at: now)
+                reply = .redeliver(after: delay)
+            case .dead(let error):
+                record.job.error = error
+                record.enter(.dead, at: now)
+                reply = .terminate
+            case .cancelled:
+                record.job.cancelRequested = false
+                record.enter(.cancelled, at: now)
+                reply = .acknowledge
+            case .released:
+                record.job.attempts = max(record.job.attempts - 1, 0)
+                record.enter(.queued, at: now)
+                reply = .redeliver(after: .zero)
+            }
+            return true
+        }
+        self.forget(lease.token, destroying: false)
+        guard let outcome, outcome.changed else {
+            NATSMessage.destroy(delivery.message)
+            throw JobQueueError.leaseLost(lease.job.id)
+        }
+        self.reply(reply, to: delivery.message, streamSequence: delivery.streamSequence)
+        if succeeded {
+            // A finished job's chunks are in its outputs.
+            for (key, _) in try self.bucket.scan(LedgerKey.checkpoints(lease.job.id)) {
+                try self.bucket.purge(key)
+            }
+        }
+        return outcome.record.job
+    }
+
+    /// Answers JetStream for `message` and frees it.
+    ///
+    /// Failures are not thrown: the ledger already says what happened, and a message whose answer was lost comes
+    /// back after the ack wait, when ``claim(_:owner:)`` disposes of it.
+    func reply(_ reply: Reply, to message: NATSHandle, streamSequence: UInt64?) {
+        defer { NATSMessage.destroy(message) }
+        switch reply {
+        case .acknowledge:
+            try? NATSMessage.acknowledge(message)
+        case .redeliver(let delay):
+            try? NATSMessage.reject(message, redeliverAfter: delay)
+        case .terminate:
+            try? NATSMessage.terminate(message)
+            // A work-queue stream keeps terminated messages; nothing will read this one again.
+            if let streamSequence {
+                try? self.connection.deleteMessage(stream: self.settings.stream, sequence: streamSequence)
+            }
+        }
+    }
+
+    /// Marks dead every job whose message JetStream stopped delivering (the max-deliveries advisory), and removes
+    /// that message from the stream.
+    func stopOverDelivered() throws {
+        while let advisory = try self.advisories.next() {
+            guard
+                let object = try? JSONSerialization.jsonObject(with: advisory) as? [String: Any],
+                let sequence = (object["stream_seq"] as? NSNumber)?.uint64Value,
+                let body = try self.connection.message(stream: self.settings.stream, sequence: sequence)
+            else { continue }
+            if let work = try? JSONDecoder().decode(WorkMessage.self, from: body) {
+                let deliveries = self.settings.maxDeliveries
+                _ = try self.modify(work.jobID) { record -> Bool in
+                    guard record.dispatch == work.dispatch, record.job.status.isActive else { return false }
+                    record.job.error = JobError(
+                        kind: "max_deliveries",
+                        message: "JetStream delivered the job's message \(deliveries) times without an acknowledgement",
+                        permanent: false)
+                    record.lease = nil
+                    record.job.cancelRequested = false
+                    record.enter(.dead, at: self.now())
+                    return true
+                }
+            }
+            try self.connection.deleteMessage(stream: self.settings.stream, sequence: sequence)
+        }
+    }
+
+    /// The message behind `lease`, if this process holds it; else the lease is lost.
+    func delivery(for lease: JobLease) throws -> Delivery {
+        guard let delivery = self.deliveriesLookup(lease.token) else {
+            throw JobQueueError.leaseLost(lease.job.id)
+        }
+        return delivery
+    }
+
+    /// Drops the registry's entry for `token`, freeing its message unless the caller still answers it.
+    func forget(_ token: String, destroying: Bool = true) {
+        if let delivery = self.deliveriesRemove(token), destroying {
+            NATSMessage.destroy(delivery.message)
+        }
+    }
+}

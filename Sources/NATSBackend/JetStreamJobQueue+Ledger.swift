@@ -1,0 +1,169 @@
+import Foundation
+import PipelineCore
+
+extension JetStreamJobQueue {
+    package func job(id: String) async throws -> Job? {
+        try await self.blocking { _ in try self.read(id)?.record.job }
+    }
+
+    /// Jobs newest first; a scan of every record in the bucket (fine for thousands of jobs, not for millions).
+    package func jobs(status: JobStatus?, limit: Int) async throws -> [Job] {
+        guard limit > 0 else { return [] }
+        return try await self.blocking { _ in
+            let jobs = try self.allRecords().map(\.job).filter { status == nil || $0.status == status }
+            let sorted = jobs.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+            return Array(sorted.prefix(limit))
+        }
+    }
+
+    package func cancel(id: String) async throws -> Job {
+        try await self.blocking { _ in
+            let outcome = try self.modify(id) { record -> Bool in
+                switch record.job.status {
+                case .queued, .failed:
+                    // The job's message stays in the stream until delivered, and is then dropped.
+                    record.job.cancelRequested = false
+                    record.lease = nil
+                    record.enter(.cancelled, at: self.now())
+                    return true
+                case .running:
+                    guard !record.job.cancelRequested else { return false }
+                    // The worker learns it from its next heartbeat.
+                    record.job.cancelRequested = true
+                    record.job.updatedAt = self.now()
+                    return true
+                case .succeeded, .dead, .cancelled:
+                    return false
+                }
+            }
+            guard let outcome else { throw JobQueueError.notFound(id) }
+            return outcome.record.job
+        }
+    }
+
+    /// Requeues a stopped job under a new dispatch number, publishing a fresh message; an older message of the job
+    /// still in the stream (a pending retry) is dropped when delivered.
+    package func retry(id: String) async throws -> Job {
+        try await self.blocking { _ in
+            let outcome = try self.modify(id) { record -> Bool in
+                switch record.job.status {
+                case .dead, .failed, .cancelled:
+                    let now = self.now()
+                    record.job.attempts = 0
+                    record.job.runAfter = now
+                    record.job.cancelRequested = false
+                    record.lease = nil
+                    record.dispatch += 1
+                    record.published = false
+                    record.enter(.queued, at: now)
+                    return true
+                case .queued, .running, .succeeded:
+                    throw JobQueueError.invalidState(id: id, status: record.job.status, operation: "retry")
+                }
+            }
+            guard let outcome else { throw JobQueueError.notFound(id) }
+            return try self.ensurePublished(outcome.record).job
+        }
+    }
+
+    package func saveCheckpoint(_ lease: JobLease, key: String, value: Data) async throws {
+        try await self.blocking { _ in
+            _ = try self.delivery(for: lease)
+            guard let (record, _) = try self.read(lease.job.id), record.holds(lease) else {
+                throw JobQueueError.leaseLost(lease.job.id)
+            }
+            try self.bucket.put(LedgerKey.checkpoint(lease.job.id, key), value)
+        }
+    }
+
+    package func checkpoints(jobID: String) async throws -> [String: Data] {
+        try await self.blocking { _ in
+            var found: [String: Data] = [:]
+            for (key, value) in try self.bucket.scan(LedgerKey.checkpoints(jobID)) {
+                if let name = LedgerKey.checkpointName(key, jobID: jobID) { found[name] = value }
+            }
+            return found
+        }
+    }
+
+    package func pendingWork() async throws -> PendingWork {
+        try await self.blocking { _ in
+            let jobs = try self.allRecords().map(\.job)
+            return PendingWork(
+                queued: jobs.count { $0.status == .queued }, running: jobs.count { $0.status == .running },
+                nextRetry: jobs.filter { $0.status == .failed }.map(\.runAfter).min())
+        }
+    }
+
+    /// Publishes again every queued job whose message may never have reached the stream (its enqueue crashed after
+    /// the ledger write), if it was written more than `grace` ago; returns how many. A worker calls it at start.
+    @discardableResult
+    package func republishUnsent(olderThan grace: Duration = .seconds(30)) async throws -> Int {
+        try await self.blocking { _ in
+            let cutoff = self.now().addingTimeInterval(-grace.seconds)
+            var count = 0
+            for record in try self.allRecords()
+            where !record.published && record.job.status == .queued && record.job.updatedAt <= cutoff {
+                _ = try self.ensurePublished(record)
+                count += 1
+            }
+            return count
+        }
+    }
+
+    /// Every job record in the bucket.
+    func allRecords() throws -> [LedgerRecord] {
+        try self.bucket.scan("job.>").compactMap { try? JSONDecoder().decode(LedgerRecord.self, from: $0.value) }
+    }
+
+    // MARK: enqueue, in its steps
+
+    /// The first half of enqueue: the job's record in the ledger (claiming its idempotency key first), or the record
+    /// the key already names. Publishes nothing.
+    func writeRecord(for request: EnqueueRequest) throws -> (record: LedgerRecord, created: Bool) {
+        var id = JobID.make(at: self.now())
+        if let key = request.idempotencyKey, !(try self.bucket.create(LedgerKey.idempotency(key), Data(id.utf8))) {
+            guard let (claimed, _) = try self.bucket.get(LedgerKey.idempotency(key)) else {
+                throw JobQueueError.storage("idempotency key \(key): the claim vanished while being read")
+            }
+            id = String(decoding: claimed, as: UTF8.self)
+            if let (record, _) = try self.read(id) { return (record, false) }
+            // The key was claimed for this id but its record never written (a crash, or another enqueuer is just
+            // about to): write it now; whichever write wins, both callers end up with the same job.
+        }
+        let now = self.now()
+        let job = Job(
+            id: id, kind: request.payload.kind, idempotencyKey: request.idempotencyKey, origin: request.origin,
+            priority: request.priority, payload: request.payload,
+            maxAttempts: request.maxAttempts ?? self.defaultMaxAttempts, createdAt: now, updatedAt: now,
+            runAfter: now)
+        let record = LedgerRecord(
+            job: job, dispatch: 1, published: false, lease: nil,
+            history: [LedgerRecord.StatusChange(status: .queued, at: now, attempts: 0)])
+        if try self.bucket.create(LedgerKey.job(id), try self.encode(record)) {
+            return (record, true)
+        }
+        guard let (existing, _) = try self.read(id) else {
+            throw JobQueueError.storage("job \(id): the record could be neither created nor read")
+        }
+        return (existing, request.idempotencyKey == nil)
+    }
+
+    /// The second half: publishes the record's message unless it is marked published, then marks it.
+    ///
+    /// The message id is the idempotency key (or the job id) for the first dispatch, and `<job id>.<dispatch>` for
+    /// later ones, so a repeated publish of one dispatch is dropped by the server within its duplicate window.
+    func ensurePublished(_ record: LedgerRecord) throws -> LedgerRecord {
+        guard !record.published, record.job.status == .queued else { return record }
+        let job = record.job
+        let messageID = record.dispatch == 1 ? (job.idempotencyKey ?? job.id) : "\(job.id).\(record.dispatch)"
+        let body = try JSONEncoder().encode(WorkMessage(jobID: job.id, dispatch: record.dispatch))
+        try self.connection.publish(body, to: NATSSettings.subject(for: job.kind), messageID: messageID)
+        let outcome = try self.modify(job.id) { current -> Bool in
+            guard current.dispatch == record.dispatch, !current.published else { return false }
+            current.published = true
+            return true
+        }
+        return outcome?.record ?? record
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import PipelineCore
+import Synchronization
+
+/// The work queue and job ledger on NATS JetStream: a work-queue stream of job messages, a durable pull consumer
+/// shared by every worker, and a KV bucket holding each job's record.
+///
+/// The ledger is the truth; a stream message only says "job X (dispatch N) is runnable". A lease fetches one message
+/// and claims the job in the ledger with a compare-and-set, so two workers never hold one job. Visibility is the
+/// consumer's AckWait: a worker that stops heartbeating (`+WPI`) loses its message to the next fetch. Retries are a
+/// NAK with the retry delay; dead jobs are terminated; released jobs are NAKed at once. Time comes from JetStream
+/// (ack waits and NAK delays run on the server's clock); `now` only stamps the ledger's records.
+///
+/// Enqueue writes the ledger first and publishes second (see ``enqueue(_:)`` for the crash window between the two).
+package final class JetStreamJobQueue: WorkQueue, JobLedger {
+    /// How long a lease lasts without a heartbeat: the consumer's AckWait.
+    package let visibility: Duration
+    let settings: NATSSettings
+    let connection: NATSConnection
+    let bucket: NATSBucket
+    let defaultMaxAttempts: Int
+    let now: @Sendable () -> Date
+    private let work: NATSSubscription
+    let advisories: NATSSubscription
+    // One fetch at a time on the one subscription.
+    private let fetching = Mutex(())
+    // The messages behind the leases this process holds, by lease token; each is acknowledged through its entry.
+    private let deliveries = Mutex([String: Delivery]())
+    // Long polls hold a thread for their whole wait, so the queue brings its own threads.
+    let pool = BlockingPool(name: "audio-worker.nats", threads: 8)
+
+    /// One delivered message behind a lease.
+    struct Delivery: Sendable {
+        /// The message, owned by the registry until the lease ends.
+        var message: NATSHandle
+        /// Its stream sequence.
+        var streamSequence: UInt64
+    }
+
+    private init(settings: NATSSettings, visibility: Duration, maxAttempts: Int, now: @escaping @Sendable () -> Date)
+        throws(NATSError)
+    {
+        let connection = try NATSConnection(settings: settings)
+        try connection.ensureWorkQueueStream(
+            name: settings.stream, subjects: NATSSettings.subjects, replicas: settings.replicas)
+        try connection.ensurePullConsumer(
+            stream: settings.stream, name: settings.consumer, ackWait: visibility,
+            maxDeliveries: settings.maxDeliveries, replicas: settings.replicas)
+        self.advisories = try NATSSubscription.subscribe(
+            connection: connection,
+            subject: "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(settings.stream).\(settings.consumer)")
+        self.bucket = try NATSBucket(connection: connection, name: settings.bucket, replicas: settings.replicas)
+        self.work = try NATSSubscription.pull(
+            connection: connection, stream: settings.stream, consumer: settings.consumer)
+        self.connection = connection
+        self.settings = settings
+        self.visibility = visibility
+        self.defaultMaxAttempts = maxAttempts
+        self.now = now
+    }
+
+    deinit {
+        for delivery in self.deliveries.withLock({ $0.values }) {
+            NATSMessage.destroy(delivery.message)
+        }
+    }
+
+    /// Connects, creating the stream, the consumer and the bucket if they are missing.
+    ///
+    /// - Parameters:
+    ///   - visibility: the consumer's AckWait: how long a lease lasts without a heartbeat.
+    ///   - maxAttempts: attempts for jobs enqueued without their own.
+    ///   - now: stamps the records' times (a test passes its clock).
+    package static func open(
+        settings: NATSSettings, visibility: Duration, maxAttempts: Int = 5,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) async throws -> JetStreamJobQueue {
+        do {
+            return try await runBlocking { _ in
+                try JetStreamJobQueue(settings: settings, visibility: visibility, maxAttempts: maxAttempts, now: now)
+            }
+        } catch let error as NATSError {
+            throw JobQueueError.storage(error.description)
+        }
+    }
+
+    /// Runs `body` on the queue's threads, reporting the client's failures as ``JobQueueError/storage(_:)``.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
+        do {
+            return try await self.pool.run(body)
+        } catch let error as NATSError {
+            throw JobQueueError.storage(error.description)
+        }
+    }
+
+    // MARK: WorkQueue
+
+    /// Adds a job, or returns the one already enqueued with the same key.
+    ///
+    /// Order: claim the key (`key.<hex>` → id), write the record (`published: false`), publish (`Nats-Msg-Id` is
+    /// the idempotency key, or the job id), then mark the record published. A crash between any two steps is
+    /// repaired by the next enqueue with the same key: a claim without a record gets its record, a record not marked
+    /// published is published again, and the server drops the copy if the first publish did land (its duplicate
+    /// window is two minutes). Unkeyed jobs have no such caller; ``republishUnsent(olderThan:)`` repairs them.
+    package func enqueue(_ request: EnqueueRequest) async throws -> (job: Job, created: Bool) {
+        try await self.blocking { _ in
+            let (record, created) = try self.writeRecord(for: request)
+            return (try self.ensurePublished(record).job, created)
+        }
+    }
+
+    /// Fetches from the pull consumer until a message yields a claim or `wait` is over; stale messages (a finished
+    /// or cancelled job, an earlier dispatch, a duplicate) are acknowledged and skipped, junk is terminated.
+    ///
+    /// The wait runs on the queue's own threads in requests of at most 250 ms, so cancelling the caller ends it
+    /// within that. A zero wait asks the server once, without waiting.
+    package func lease(owner: String, wait: Duration) async throws -> JobLease? {
+        let deadline = ContinuousClock.now + wait
+        return try await self.blocking { flag in
+            try self.stopOverDelivered()
+            while true {
+                let message = try self.fetching.withLock { _ in try self.work.fetch(until: deadline, flag: flag) }
+                guard let message else {
+                    try self.stopOverDelivered()
+                    return nil
+                }
+                if let lease = try self.claim(message, owner: owner) {
+                    return lease
+                }
+            }
+        }
+    }
+
+    /// Records progress in the ledger, then sends `+WPI` so the server restarts the message's ack wait; returns the
+    /// ledger's cancel request, so a cancel from any process is seen here.
+    package func heartbeat(_ lease: JobLease, progress: JobProgress?) async throws -> Bool {
+        try await self.blocking { _ in
+            let delivery = try self.delivery(for: lease)
+            let outcome = try self.modify(lease.job.id) { record -> Bool in
+                guard record.holds(lease) else { return false }
+                if let progress { record.job.progress = progress }
+                record.job.updatedAt = self.now()
+                return true
+            }
+            guard let outcome, outcome.changed else {
+                self.forget(lease.token)
+                throw JobQueueError.leaseLost(lease.job.id)
+            }
+            try NATSMessage.markInProgress(delivery.message)
+            return outcome.record.job.cancelRequested
+        }
+    }
+
+    /// Writes the outcome to the ledger, then answers the message: success and cancel acknowledge it, a retry NAKs it
+    /// with the retry's delay, a release NAKs it at once, dead terminates it and removes it from the stream.
+    @discardableResult
+    package func settle(_ lease: JobLease, _ settlement: JobSettlement) async throws -> Job {
+        try await self.blocking { _ in try self.finish(lease, settlement) }
+    }
+
+    // MARK: the lease registry
+
+    /// Keeps `delivery` as the message behind lease `token`.
+    func deliveriesInsert(_ token: String, _ delivery: Delivery) {
+        self.deliveries.withLock { $0[token] = delivery }
+    }
+
+    /// The message behind lease `token`, if this process holds it.
+    func deliveriesLookup(_ token: String) -> Delivery? {
+        self.deliveries.withLock { $0[token] }
+    }
+
+    /// Takes the entry for `token` out of the registry; the caller frees its message.
+    func deliveriesRemove(_ token: String) -> Delivery? {
+        self.deliveries.withLock { $0.removeValue(forKey: token) }
+    }
+}

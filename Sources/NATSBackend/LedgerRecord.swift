@@ -1,0 +1,99 @@
+import Foundation
+import PipelineCore
+
+/// What the KV bucket keeps for one job: the job itself, which stream message carries it, who leases it, and how
+/// its status changed.
+struct LedgerRecord: Codable, Sendable, Equatable {
+    /// The job, as the ledger's readers see it.
+    var job: Job
+    /// Counts the messages published for this job; a delivered message with another number is stale and dropped.
+    var dispatch: Int
+    /// Whether the message for `dispatch` is known to be in the stream: false between the ledger write and the
+    /// publish, so a crash there is repaired by the next enqueue with the same key, or by
+    /// ``JetStreamJobQueue/republishUnsent(olderThan:)``.
+    var published: Bool
+    /// The current lease, while the job runs.
+    var lease: Holder?
+    /// Every status the job has had, oldest first.
+    var history: [StatusChange]
+
+    /// Who holds a lease.
+    struct Holder: Codable, Sendable, Equatable {
+        /// The lease token handed to the worker.
+        var token: String
+        /// The worker (`host:pid`).
+        var owner: String
+        /// The stream sequence of the message the lease came from; another copy of it is not this lease.
+        var streamSequence: UInt64
+    }
+
+    /// One entry of the status history.
+    struct StatusChange: Codable, Sendable, Equatable {
+        /// The status entered.
+        var status: JobStatus
+        /// When.
+        var at: Date
+        /// The attempt count then.
+        var attempts: Int
+    }
+
+    /// Moves the job to `status` at `date`, recording it in the history.
+    mutating func enter(_ status: JobStatus, at date: Date) {
+        self.job.status = status
+        self.job.updatedAt = date
+        self.history.append(StatusChange(status: status, at: date, attempts: self.job.attempts))
+    }
+}
+
+/// The body of a stream message: which job, and which of its dispatches.
+struct WorkMessage: Codable, Sendable, Equatable {
+    /// The job's id.
+    var jobID: String
+    /// The record's `dispatch` when this message was published.
+    var dispatch: Int
+
+    private enum CodingKeys: String, CodingKey {
+        case jobID = "job_id"
+        case dispatch
+    }
+}
+
+/// The KV keys of the ledger: `job.<id>`, `key.<hex of idempotency key>`, `chunk.<id>.<hex of checkpoint key>`.
+enum LedgerKey {
+    /// The record of job `id`.
+    static func job(_ id: String) -> String { "job.\(id)" }
+
+    /// The job id an idempotency key maps to.
+    static func idempotency(_ key: String) -> String { "key.\(self.hex(key))" }
+
+    /// One checkpoint of job `id`.
+    static func checkpoint(_ id: String, _ key: String) -> String { "chunk.\(id).\(self.hex(key))" }
+
+    /// The filter matching every checkpoint of job `id`.
+    static func checkpoints(_ id: String) -> String { "chunk.\(id).>" }
+
+    /// The checkpoint key a KV key stands for, given the job.
+    static func checkpointName(_ kvKey: String, jobID: String) -> String? {
+        let prefix = "chunk.\(jobID)."
+        guard kvKey.hasPrefix(prefix) else { return nil }
+        return self.unhex(String(kvKey.dropFirst(prefix.count)))
+    }
+
+    // KV keys allow only letters, digits and `-/_=.`; hex keeps any text (and the empty string, as `-`) valid.
+    private static func hex(_ text: String) -> String {
+        text.isEmpty ? "-" : text.utf8.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func unhex(_ text: String) -> String? {
+        if text == "-" { return "" }
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) ?? text.endIndex
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,109 @@
+internal import CNATS
+import Foundation
+
+/// A JetStream KV bucket: get, create, compare-and-set, put, delete, and a scan by key prefix.
+final class NATSBucket: Sendable {
+    private let store: NATSHandle
+    // Keeps the connection open for as long as the bucket handle lives.
+    private let connection: NATSConnection
+
+    /// Opens bucket `name`, creating it (with `replicas`) if it does not exist.
+    init(connection: NATSConnection, name: String, replicas: Int) throws(NATSError) {
+        var store: OpaquePointer?
+        var status = js_KeyValue(&store, connection.jetStream.pointer, name)
+        if status == NATS_NOT_FOUND {
+            let cName = strdup(name)
+            defer { free(cName) }
+            var config = kvConfig()
+            try check(kvConfig_Init(&config), "kvConfig_Init")
+            config.Bucket = UnsafePointer(cName)
+            config.History = 1
+            config.Replicas = Int32(replicas)
+            config.StorageType = js_FileStorage
+            status = js_CreateKeyValue(&store, connection.jetStream.pointer, &config)
+        }
+        try check(status, "js_KeyValue")
+        guard let store else { throw NATSError(operation: "js_KeyValue", status: NATS_ERR) }
+        self.store = NATSHandle(store)
+        self.connection = connection
+    }
+
+    deinit {
+        kvStore_Destroy(self.store.pointer)
+    }
+
+    /// The value under `key` and its revision, or nil when there is none (or it was deleted).
+    func get(_ key: String) throws(NATSError) -> (value: Data, revision: UInt64)? {
+        var entry: OpaquePointer?
+        let status = kvStore_Get(&entry, self.store.pointer, key)
+        if status == NATS_NOT_FOUND { return nil }
+        try check(status, "kvStore_Get")
+        defer { kvEntry_Destroy(entry) }
+        return (Self.value(of: entry), kvEntry_Revision(entry))
+    }
+
+    /// Stores `value` under `key` only if the key holds nothing; false when it already does.
+    func create(_ key: String, _ value: Data) throws(NATSError) -> Bool {
+        var revision: UInt64 = 0
+        let status = value.withUnsafeBytes { bytes in
+            kvStore_Create(&revision, self.store.pointer, key, bytes.baseAddress, Int32(bytes.count))
+        }
+        if status == NATS_OK { return true }
+        // The client reports a taken key as a plain error; a key that is now there tells the two apart.
+        if try self.get(key) != nil { return false }
+        throw NATSError(operation: "kvStore_Create", status: status)
+    }
+
+    /// Replaces the value under `key` only if it is still at `revision`; false when someone changed it first.
+    func update(_ key: String, _ value: Data, revision: UInt64) throws(NATSError) -> Bool {
+        var newRevision: UInt64 = 0
+        let status = value.withUnsafeBytes { bytes in
+            kvStore_Update(&newRevision, self.store.pointer, key, bytes.baseAddress, Int32(bytes.count), revision)
+        }
+        if status == NATS_OK { return true }
+        if let current = try self.get(key), current.revision != revision { return false }
+        throw NATSError(operation: "kvStore_Update", status: status)
+    }
+
+    /// Stores `value` under `key`, replacing whatever is there.
+    func put(_ key: String, _ value: Data) throws(NATSError) {
+        var revision: UInt64 = 0
+        let status = value.withUnsafeBytes { bytes in
+            kvStore_Put(&revision, self.store.pointer, key, bytes.baseAddress, Int32(bytes.count))
+        }
+        try check(status, "kvStore_Put")
+    }
+
+    /// Removes `key` and its history.
+    func purge(_ key: String) throws(NATSError) {
+        try check(kvStore_Purge(self.store.pointer, key, nil), "kvStore_Purge")
+    }
+
+    /// Every live key matching `filter` (a subject pattern such as `job.>`) with its value.
+    func scan(_ filter: String) throws(NATSError) -> [(key: String, value: Data)] {
+        var options = kvWatchOptions()
+        try check(kvWatchOptions_Init(&options), "kvWatchOptions_Init")
+        options.IgnoreDeletes = true
+        var watcher: OpaquePointer?
+        try check(kvStore_Watch(&watcher, self.store.pointer, filter, &options), "kvStore_Watch")
+        defer { kvWatcher_Destroy(watcher) }
+        var found: [(key: String, value: Data)] = []
+        while true {
+            var entry: OpaquePointer?
+            try check(kvWatcher_Next(&entry, watcher, 5000), "kvWatcher_Next")
+            // A nil entry marks the end of the values present when the watch began.
+            guard let entry else { break }
+            defer { kvEntry_Destroy(entry) }
+            if kvEntry_Operation(entry) == kvOp_Put, let key = kvEntry_Key(entry) {
+                found.append((String(cString: key), Self.value(of: entry)))
+            }
+        }
+        return found
+    }
+
+    private static func value(of entry: OpaquePointer?) -> Data {
+        let length = Int(kvEntry_ValueLen(entry))
+        guard length > 0, let bytes = kvEntry_Value(entry) else { return Data() }
+        return Data(bytes: bytes, count: length)
+    }
+}

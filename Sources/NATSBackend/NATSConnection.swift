@@ -1,0 +1,144 @@
+internal import CNATS
+import Foundation
+import PipelineCore
+
+/// One connection to a NATS server with its JetStream context; closed and freed when the last reference goes.
+///
+/// Every call blocks on the network: callers run them on a ``BlockingPool`` thread, never on the cooperative pool.
+final class NATSConnection: Sendable {
+    /// The `natsConnection`.
+    let connection: NATSHandle
+    /// The `jsCtx` made from it.
+    let jetStream: NATSHandle
+
+    /// Connects as `settings` say (URL with optional user and password, token, or creds file) and opens JetStream.
+    init(settings: NATSSettings) throws(NATSError) {
+        var options: OpaquePointer?
+        try check(natsOptions_Create(&options), "natsOptions_Create")
+        defer { natsOptions_Destroy(options) }
+        try check(natsOptions_SetURL(options, settings.url), "natsOptions_SetURL")
+        try check(natsOptions_SetTimeout(options, 5000), "natsOptions_SetTimeout")
+        if let token = settings.token {
+            try check(natsOptions_SetToken(options, token.reveal()), "natsOptions_SetToken")
+        }
+        if let credentials = settings.credentialsFile {
+            try check(
+                natsOptions_SetUserCredentialsFromFiles(options, credentials, nil),
+                "natsOptions_SetUserCredentialsFromFiles")
+        }
+        var connection: OpaquePointer?
+        try check(natsConnection_Connect(&connection, options), "natsConnection_Connect")
+        guard let connection else { throw NATSError(operation: "natsConnection_Connect", status: NATS_ERR) }
+        var context: OpaquePointer?
+        let status = natsConnection_JetStream(&context, connection, nil)
+        guard status == NATS_OK, let context else {
+            natsConnection_Destroy(connection)
+            throw NATSError(operation: "natsConnection_JetStream", status: status)
+        }
+        self.connection = NATSHandle(connection)
+        self.jetStream = NATSHandle(context)
+    }
+
+    deinit {
+        jsCtx_Destroy(self.jetStream.pointer)
+        natsConnection_Close(self.connection.pointer)
+        natsConnection_Destroy(self.connection.pointer)
+    }
+
+    /// Creates the work-queue stream `name` on `subjects` unless it exists.
+    func ensureWorkQueueStream(name: String, subjects: [String], replicas: Int) throws(NATSError) {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        let found = js_GetStreamInfo(&info, self.jetStream.pointer, name, nil, &code)
+        if found == NATS_OK {
+            jsStreamInfo_Destroy(info)
+            return
+        }
+        guard found == NATS_NOT_FOUND else { throw NATSError(operation: "js_GetStreamInfo", status: found, code: code) }
+        let cName = strdup(name)
+        var cSubjects: [UnsafePointer<CChar>?] = subjects.map { UnsafePointer(strdup($0)) }
+        defer {
+            free(cName)
+            for subject in cSubjects { free(UnsafeMutablePointer(mutating: subject)) }
+        }
+        var config = jsStreamConfig()
+        try check(jsStreamConfig_Init(&config), "jsStreamConfig_Init")
+        config.Name = UnsafePointer(cName)
+        config.Retention = js_WorkQueuePolicy
+        config.Storage = js_FileStorage
+        config.Replicas = Int64(replicas)
+        let status = cSubjects.withUnsafeMutableBufferPointer { buffer in
+            config.Subjects = buffer.baseAddress
+            config.SubjectsLen = Int32(buffer.count)
+            return js_AddStream(&info, self.jetStream.pointer, &config, nil, &code)
+        }
+        try check(status, "js_AddStream", code: code)
+        jsStreamInfo_Destroy(info)
+    }
+
+    /// Creates or updates the durable pull consumer `name` on `stream`: explicit ack, `ackWait`, `maxDeliveries`.
+    func ensurePullConsumer(
+        stream: String, name: String, ackWait: Duration, maxDeliveries: Int, replicas: Int
+    ) throws(NATSError) {
+        let cName = strdup(name)
+        defer { free(cName) }
+        var config = jsConsumerConfig()
+        try check(jsConsumerConfig_Init(&config), "jsConsumerConfig_Init")
+        config.Durable = UnsafePointer(cName)
+        config.AckPolicy = js_AckExplicit
+        config.AckWait = Int64(ackWait.seconds * 1e9)
+        config.MaxDeliver = Int64(maxDeliveries)
+        config.MaxAckPending = -1
+        config.Replicas = Int64(replicas)
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        var code = jsErrCode(0)
+        var status = js_AddConsumer(&info, self.jetStream.pointer, stream, &config, nil, &code)
+        if status != NATS_OK {
+            // A consumer made earlier with another visibility: bring it to this configuration.
+            code = jsErrCode(0)
+            status = js_UpdateConsumer(&info, self.jetStream.pointer, stream, &config, nil, &code)
+        }
+        try check(status, "js_AddConsumer", code: code)
+        jsConsumerInfo_Destroy(info)
+    }
+
+    /// Publishes `data` to `subject` through JetStream with `Nats-Msg-Id` = `messageID`; returns the stream sequence
+    /// (the earlier one when the server recognised the id as a duplicate).
+    @discardableResult
+    func publish(_ data: Data, to subject: String, messageID: String) throws(NATSError) -> UInt64 {
+        var options = jsPubOptions()
+        try check(jsPubOptions_Init(&options), "jsPubOptions_Init")
+        var acknowledgement: UnsafeMutablePointer<jsPubAck>?
+        var code = jsErrCode(0)
+        let status = messageID.withCString { id in
+            options.MsgId = id
+            return data.withUnsafeBytes { bytes in
+                js_Publish(
+                    &acknowledgement, self.jetStream.pointer, subject, bytes.baseAddress, Int32(bytes.count),
+                    &options, &code)
+            }
+        }
+        try check(status, "js_Publish", code: code)
+        defer { jsPubAck_Destroy(acknowledgement) }
+        return acknowledgement?.pointee.Sequence ?? 0
+    }
+
+    /// The body of the message at `sequence` in `stream`, or nil if it is gone.
+    func message(stream: String, sequence: UInt64) throws(NATSError) -> Data? {
+        var message: OpaquePointer?
+        var code = jsErrCode(0)
+        let status = js_GetMsg(&message, self.jetStream.pointer, stream, sequence, nil, &code)
+        if status == NATS_NOT_FOUND { return nil }
+        try check(status, "js_GetMsg", code: code)
+        defer { natsMsg_Destroy(message) }
+        return NATSMessage.body(of: message)
+    }
+
+    /// Removes the message at `sequence` from `stream`; a message already gone is not an error.
+    func deleteMessage(stream: String, sequence: UInt64) throws(NATSError) {
+        var code = jsErrCode(0)
+        let status = js_DeleteMsg(self.jetStream.pointer, stream, sequence, nil, &code)
+        if status == NATS_NOT_FOUND { return }
+        try check(status, "js_DeleteMsg", code: code)
+    }
+}

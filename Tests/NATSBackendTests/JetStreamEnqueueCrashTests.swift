@@ -1,0 +1,124 @@
+import Foundation
+import PipelineCore
+import TestSupport
+import Testing
+
+@testable import NATSBackend
+
+/// The window between the ledger write and the publish: a process that dies there leaves a record with no message,
+/// which the next enqueue with the same key (or the start-up sweep, for unkeyed jobs) must repair, exactly once.
+struct JetStreamEnqueueCrashTests {
+    @Test
+    func aRecordWithoutAMessageIsPublishedByTheNextEnqueueWithItsKey() async throws {
+        try await withNATSServer { server in
+            let crashed = try await server.openQueue()
+            // The first half of an enqueue, then the process "dies" before publishing.
+            let (written, created) = try await crashed.blocking { _ in
+                try crashed.writeRecord(for: transcription("video", key: "yt:abc"))
+            }
+            #expect(created && !written.published)
+            #expect(try await crashed.job(id: written.job.id)?.status == .queued)
+
+            let restarted = try await server.openQueue()
+            #expect(
+                try await restarted.lease(owner: "worker-b", wait: .milliseconds(500)) == nil,
+                "nothing was published, so nothing can be leased yet")
+            let (job, createdAgain) = try await restarted.enqueue(transcription("video", key: "yt:abc"))
+            #expect(!createdAgain)
+            #expect(job.id == written.job.id)
+
+            let lease = try #require(try await restarted.lease(owner: "worker-b", wait: .seconds(5)))
+            #expect(lease.job.id == job.id)
+            try await restarted.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress()))
+            // Enqueueing again publishes nothing more: the record is marked published.
+            #expect(try await restarted.enqueue(transcription("video", key: "yt:abc")).job.status == .succeeded)
+            #expect(try await restarted.lease(owner: "worker-b", wait: .milliseconds(500)) == nil)
+        }
+    }
+
+    @Test
+    func aPublishThatLandedButWasNotMarkedIsNotDuplicated() async throws {
+        try await withNATSServer { server in
+            let crashed = try await server.openQueue()
+            // Record written and message published, then the process dies before marking the record published.
+            let record = try await crashed.blocking { _ in
+                let (record, _) = try crashed.writeRecord(for: transcription("video", key: "yt:dup"))
+                let body = try JSONEncoder().encode(WorkMessage(jobID: record.job.id, dispatch: 1))
+                try crashed.connection.publish(body, to: NATSSettings.subjects[0], messageID: "yt:dup")
+                return record
+            }
+            // A long visibility, so that only a second message, never a redelivery, could reach the second lease.
+            let restarted = try await server.openQueue(visibility: .seconds(30))
+            let (job, created) = try await restarted.enqueue(transcription("video", key: "yt:dup"))
+            #expect(!created && job.id == record.job.id)
+            let lease = try #require(try await restarted.lease(owner: "worker-b", wait: .seconds(5)))
+            #expect(lease.job.id == job.id)
+            #expect(
+                try await restarted.lease(owner: "worker-c", wait: .milliseconds(500)) == nil,
+                "the server dropped the repeated publish by its Nats-Msg-Id")
+        }
+    }
+
+    @Test
+    func aKeyClaimedWithoutARecordGetsItsRecord() async throws {
+        try await withNATSServer { server in
+            let crashed = try await server.openQueue()
+            let claimedID = JobID.make(at: Date())
+            _ = try await crashed.blocking { _ in
+                try crashed.bucket.create(LedgerKey.idempotency("yt:claim"), Data(claimedID.utf8))
+            }
+            let restarted = try await server.openQueue()
+            let job = try await restarted.enqueue(transcription("video", key: "yt:claim")).job
+            #expect(job.id == claimedID)
+            #expect(try await restarted.lease(owner: "worker-b", wait: .seconds(5))?.job.id == claimedID)
+        }
+    }
+
+    @Test
+    func anUnkeyedRecordWithoutAMessageIsRepublishedAtStart() async throws {
+        try await withNATSServer { server in
+            let crashed = try await server.openQueue()
+            let (record, _) = try await crashed.blocking { _ in try crashed.writeRecord(for: transcription("loose")) }
+            let restarted = try await server.openQueue()
+            #expect(try await restarted.republishUnsent(olderThan: .seconds(60)) == 0, "too recent: may be in flight")
+            #expect(try await restarted.republishUnsent(olderThan: .zero) == 1)
+            #expect(try await restarted.republishUnsent(olderThan: .zero) == 0, "marked published")
+            #expect(try await restarted.lease(owner: "worker-b", wait: .seconds(5))?.job.id == record.job.id)
+        }
+    }
+
+    @Test
+    func aMessageThatNamesNoJobIsStoppedNotRedeliveredForever() async throws {
+        try await withNATSServer { server in
+            let queue = try await server.openQueue()
+            let junk = try await queue.blocking { _ in
+                try queue.connection.publish(Data("{not json".utf8), to: NATSSettings.subjects[1], messageID: "junk")
+            }
+            let job = try await queue.enqueue(transcription("after-junk")).job
+            #expect(try await queue.lease(owner: "worker-a", wait: .seconds(5))?.job.id == job.id)
+            let left = try await queue.blocking { _ in
+                try queue.connection.message(stream: queue.settings.stream, sequence: junk)
+            }
+            #expect(left == nil, "the junk message was terminated and removed from the stream")
+        }
+    }
+
+    @Test
+    func credentialsInTheURLAreUsedAndMissingOnesRefused() async throws {
+        try await withNATSServer(arguments: ["--user", "worker", "--pass", "s3cret"]) { server in
+            let queue = try await server.openQueue(url: "nats://worker:s3cret@127.0.0.1:\(server.port)")
+            #expect(try await queue.enqueue(transcription("one")).created)
+            await #expect(throws: JobQueueError.self) { try await server.openQueue() }
+        }
+    }
+
+    @Test
+    func aTokenIsUsed() async throws {
+        try await withNATSServer(arguments: ["--auth", "t0ken"]) { server in
+            var settings = NATSSettings(url: server.url)
+            settings.token = Secret("t0ken")
+            let queue = try await JetStreamJobQueue.open(settings: settings, visibility: .seconds(5))
+            #expect(try await queue.enqueue(transcription("one")).created)
+        }
+    }
+}
