@@ -6,8 +6,20 @@ package struct TranscriptStitcher: Sendable {
     package struct Settings: Sendable, Equatable {
         /// Segments more compressible than this are repetition loops (Whisper's own threshold).
         package var compressionRatioThreshold = 2.4
-        /// A known hallucination phrase is dropped when less than this share of its time is speech.
+        /// The third and later back-to-back copies of a segment are a loop when less than this share of their time
+        /// is speech.
         package var hallucinationSpeechShare = 0.3
+        /// Whisper's no-speech threshold: a decode window more likely than this to hold no speech is silence.
+        package var noSpeechThreshold = 0.6
+        /// Whisper's log-probability threshold: a decode with a lower mean token log-probability failed.
+        package var logProbabilityThreshold = -1.0
+        /// Less chunker speech than this near a segment, in seconds, is none (the chunker's own minimum).
+        package var minimumSpeechSeconds = 0.25
+        /// A failed decode that found fewer words than this per second of sound was guessing at music or noise
+        /// (speech runs at two to four).
+        package var failedDecodeWordsPerSecond = 1.0
+        /// Audio holds at most this many words per second of speech; a loop with more outran the audio.
+        package var maximumWordsPerSecond = 7.0
         /// Segments across a boundary closer than this, the first without final punctuation, are merged.
         package var mergeGapSeconds = 0.6
         /// Merging never makes a segment longer than this.
@@ -23,8 +35,11 @@ package struct TranscriptStitcher: Sendable {
         package var transcript: Transcript
         /// Segments dropped as repetition loops.
         package var droppedRepetitions: Int
-        /// Segments dropped as silence hallucinations.
+        /// Segments dropped as silence hallucinations: no words, known phrases over non-speech, failed decodes of
+        /// music or noise.
         package var droppedHallucinations: Int
+        /// Words removed by collapsing repeated n-grams to one copy, in segments that were kept.
+        package var collapsedRepeatWords: Int
         /// Words removed as duplicates from blind-cut overlaps.
         package var removedOverlapWords: Int
     }
@@ -40,7 +55,7 @@ package struct TranscriptStitcher: Sendable {
     package func stitch(_ chunks: [ChunkResult]) -> Outcome {
         var outcome = Outcome(
             transcript: Transcript(text: "", segments: []), droppedRepetitions: 0, droppedHallucinations: 0,
-            removedOverlapWords: 0)
+            collapsedRepeatWords: 0, removedOverlapWords: 0)
         var segments: [TranscriptSegment] = []
         var boundaries: [(index: Int, blind: Bool)] = []  // where each chunk's segments begin
         for (position, chunk) in chunks.enumerated() where !chunk.skipped {
@@ -114,12 +129,29 @@ package struct TranscriptStitcher: Sendable {
         }
     }
 
-    /// Repetition and hallucination guards for one chunk's segments.
+    /// Repetition and hallucination guards for one chunk's segments (on the stream's time line, in order).
+    ///
+    /// Text is judged against the audio it came from: the chunker's speech near the segment, and Whisper's own
+    /// no-speech probability and mean log-probability when the provider gives them. Repeats over speech are
+    /// collapsed to one copy, never dropped: people do say "yes, yes, yes" and count "one, two, three, four".
     private func guarded(_ segments: [TranscriptSegment], chunk: ChunkResult, outcome: inout Outcome)
         -> [TranscriptSegment]
     {
-        segments.compactMap { segment in
-            var segment = segment
+        let around = SpeechAround(chunk: chunk, segments: segments)
+        let guesses = self.failedDecodes(segments, around: around)
+        var kept: [TranscriptSegment] = []
+        for (index, original) in segments.enumerated() {
+            var segment = original
+            // Nothing said, or a failed decode guessing at music or noise.
+            if !SilenceHallucinations.hasWords(segment.text) || guesses.contains(index) {
+                outcome.droppedHallucinations += 1
+                continue
+            }
+            let noSpeech = segment.noSpeechProbability ?? 0
+            let failed = (segment.averageLogProbability ?? 0) < self.settings.logProbabilityThreshold
+            let speech = around.seconds(for: index...index)
+            let heard = speech >= self.settings.minimumSpeechSeconds && noSpeech <= self.settings.noSpeechThreshold
+
             let tokens = segment.text.split(separator: " ").map(String.init)
             let collapsed = TextRepetition.collapseRepeats(tokens)
             if collapsed.count < tokens.count {
@@ -130,34 +162,63 @@ package struct TranscriptStitcher: Sendable {
                     segment.end = segment.words?.last?.end ?? segment.end
                 }
             }
-            // A segment that is still a loop after collapsing, or was mostly one, is a repetition hallucination.
+            let fits = Double(collapsed.count) <= self.settings.maximumWordsPerSecond * speech
+            // Whisper's silence rule: the model judged the window silent and the decode failed. Or, with the
+            // chunker's evidence standing in for the log-probability, too little speech near it to say these words:
+            // tiny.en echoes the last sentence into the silence after it that way, scoring just above −1.
+            if noSpeech > self.settings.noSpeechThreshold && (failed || !fits) {
+                outcome.droppedHallucinations += 1
+                continue
+            }
+            // A segment that was mostly a loop, or still is one, stays only over speech that could say what is left.
             let wasMostlyLoop = tokens.count >= 8 && collapsed.count * 4 <= tokens.count
-            if wasMostlyLoop || TextRepetition.compressionRatio(segment.text) > self.settings.compressionRatioThreshold
-            {
+            let stillLoops = TextRepetition.compressionRatio(segment.text) > self.settings.compressionRatioThreshold
+            if (wasMostlyLoop || stillLoops) && !(heard && fits) {
                 outcome.droppedRepetitions += 1
-                return nil
+                continue
             }
-            if SilenceHallucinations.isKnown(segment.text) {
-                let speech = self.speechShare(of: segment, in: chunk)
-                if speech < self.settings.hallucinationSpeechShare || (segment.noSpeechProbability ?? 0) > 0.6 {
-                    outcome.droppedHallucinations += 1
-                    return nil
-                }
+            // Not for a failed decode alone: the real model scores a spoken "Okay." after a pause below −1.
+            if SilenceHallucinations.isKnown(segment.text) && !heard {
+                outcome.droppedHallucinations += 1
+                continue
             }
-            return segment
+            outcome.collapsedRepeatWords += tokens.count - collapsed.count
+            kept.append(segment)
         }
+        return kept
     }
 
-    /// The share of a segment's time that the chunker judged to be speech.
-    private func speechShare(of segment: TranscriptSegment, in chunk: ChunkResult) -> Double {
-        let duration = segment.end - segment.start
-        guard duration > 0 else { return 0 }
-        let start = segment.start - chunk.startSeconds
-        let end = segment.end - chunk.startSeconds
-        let covered = chunk.speech.reduce(0.0) { total, range in
-            total + max(0, min(range.upperBound, end) - max(range.lowerBound, start))
+    /// The segments of decodes that failed (mean log-probability under Whisper's threshold) and found fewer words
+    /// than speech would hold in the sound they covered: the model guessing words into music or noise.
+    ///
+    /// Whisper gives every segment of one decode window the same log-probability and no-speech probability, so a
+    /// run of segments sharing both is one decode.
+    private func failedDecodes(_ segments: [TranscriptSegment], around: SpeechAround) -> Set<Int> {
+        var failed: Set<Int> = []
+        var first = 0
+        while first < segments.count {
+            let logProbability = segments[first].averageLogProbability
+            let noSpeech = segments[first].noSpeechProbability
+            var last = first
+            while last + 1 < segments.count, segments[last + 1].averageLogProbability == logProbability,
+                segments[last + 1].noSpeechProbability == noSpeech
+            {
+                last += 1
+            }
+            if let logProbability, logProbability < self.settings.logProbabilityThreshold {
+                let speech = around.seconds(for: first...last)
+                let words = segments[first...last].reduce(0) {
+                    $0 + ($1.words?.count ?? $1.text.split(separator: " ").count)
+                }
+                if speech < self.settings.minimumSpeechSeconds
+                    || Double(words) < self.settings.failedDecodeWordsPerSecond * speech
+                {
+                    failed.formUnion(first...last)
+                }
+            }
+            first = last + 1
         }
-        return covered / duration
+        return failed
     }
 
     /// The segment with only the words whose midpoint satisfies `include`; nil when none is left.
@@ -279,6 +340,46 @@ package struct TranscriptStitcher: Sendable {
     private static func endsSentence(_ text: String) -> Bool {
         guard let last = text.trimmingWhitespace.last else { return true }
         return ".!?…。！？".contains(last) || last == "\"" || last == "”"
+    }
+}
+
+/// The chunker's speech that can belong to each segment of one chunk.
+///
+/// Whisper's timestamps drift after a long pause (the real model placed a "Thank you." 2.6 s after the words were
+/// said), so a segment is judged by the stretch from the end of the segment before it to the start of the one
+/// after, not by its own times alone. Speech there that another segment overlaps belongs to that segment.
+private struct SpeechAround {
+    /// Speech stretches on the stream's time line.
+    private let speech: [ClosedRange<Double>]
+    /// The segments' times.
+    private let spans: [ClosedRange<Double>]
+    private let start: Double
+    private let end: Double
+
+    init(chunk: ChunkResult, segments: [TranscriptSegment]) {
+        self.speech = chunk.speech.map { ($0.lowerBound + chunk.startSeconds)...($0.upperBound + chunk.startSeconds) }
+        self.spans = segments.map { $0.start...max($0.end, $0.start) }
+        self.start = chunk.startSeconds
+        self.end = chunk.endSeconds
+    }
+
+    /// Seconds of speech for the segments at `indices` (consecutive): speech in their stretch that overlaps them or
+    /// no other segment.
+    func seconds(for indices: ClosedRange<Int>) -> Double {
+        let own = self.spans[indices.lowerBound].lowerBound...self.spans[indices].map(\.upperBound).max()!
+        let before = indices.lowerBound > 0 ? self.spans[indices.lowerBound - 1].upperBound : self.start
+        let after = indices.upperBound + 1 < self.spans.count ? self.spans[indices.upperBound + 1].lowerBound : self.end
+        let stretch = min(own.lowerBound, before)...max(own.upperBound, after)
+        return self.speech.reduce(0.0) { total, range in
+            let ours =
+                own.overlaps(range)
+                || !self.spans.indices.contains { !indices.contains($0) && Self.overlap(range, self.spans[$0]) > 0 }
+            return ours ? total + Self.overlap(range, stretch) : total
+        }
+    }
+
+    private static func overlap(_ a: ClosedRange<Double>, _ b: ClosedRange<Double>) -> Double {
+        max(0, min(a.upperBound, b.upperBound) - max(a.lowerBound, b.lowerBound))
     }
 }
 

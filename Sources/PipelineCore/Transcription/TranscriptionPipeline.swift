@@ -204,7 +204,11 @@ package struct TranscriptionPipeline: Sendable {
         }
         if stitched.droppedHallucinations > 0 {
             warnings.append(
-                "dropped \(stitched.droppedHallucinations) segment(s) heard in silence (known hallucinations)")
+                "dropped \(stitched.droppedHallucinations) segment(s) heard in silence or non-speech "
+                    + "(hallucinations: known phrases, failed decodes, echoes)")
+        }
+        if stitched.collapsedRepeatWords > 0 {
+            warnings.append("removed \(stitched.collapsedRepeatWords) word(s) of repeats collapsed to one copy")
         }
         var transcript = stitched.transcript
         transcript.duration = Double(audio.summary.samples) / Double(self.settings.chunking.sampleRate)

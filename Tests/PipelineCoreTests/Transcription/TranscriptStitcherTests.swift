@@ -19,12 +19,14 @@ struct TranscriptStitcherTests {
             latencyMilliseconds: 5)
     }
 
-    private func segment(_ start: Double, _ end: Double, _ text: String, words: [(String, Double, Double)]? = nil)
-        -> TranscriptSegment
-    {
+    private func segment(
+        _ start: Double, _ end: Double, _ text: String, words: [(String, Double, Double)]? = nil,
+        logProbability: Double? = nil, noSpeech: Double? = nil
+    ) -> TranscriptSegment {
         TranscriptSegment(
             id: 0, start: start, end: end, text: text,
-            words: words?.map { TranscriptWord(word: $0.0, start: $0.1, end: $0.2) })
+            words: words?.map { TranscriptWord(word: $0.0, start: $0.1, end: $0.2) },
+            averageLogProbability: logProbability, noSpeechProbability: noSpeech)
     }
 
     @Test
@@ -90,13 +92,145 @@ struct TranscriptStitcherTests {
                     self.segment(0, 5, "thank you thank you thank you thank you for coming."),
                     self.segment(6, 20, looping),
                     self.segment(21, 25, "A real sentence."),
-                ])
+                ], speech: [0...5, 21...25])
         ]
 
         let outcome = TranscriptStitcher().stitch(chunks)
 
         #expect(outcome.transcript.segments.map(\.text) == ["thank you for coming.", "A real sentence."])
         #expect(outcome.droppedRepetitions == 1)
+        #expect(outcome.collapsedRepeatWords == 6)
+    }
+
+    @Test
+    func repeatsOverSpeechKeepOneCopyInsteadOfBeingDropped() {
+        // Piper counting "one, two, three, four" four times, as tiny.en wrote it: five times, "Far" for "four".
+        let counting = Array(repeating: "1 2 3 Far", count: 5).joined(separator: " ")
+        let chunks = [
+            self.chunk(
+                0, 0, 7.93, [self.segment(0, 7.72, counting, logProbability: -0.36, noSpeech: 0.27)],
+                speech: [0.1...1.8, 2.0...3.9, 4.1...5.8, 6.0...7.7])
+        ]
+
+        let outcome = TranscriptStitcher().stitch(chunks)
+
+        #expect(outcome.transcript.text == "1 2 3 Far")
+        #expect(outcome.droppedRepetitions == 0)
+        #expect(outcome.collapsedRepeatWords == 16)
+    }
+
+    @Test
+    func aKnownPhraseIsJudgedByTheSpeechAroundItNotByItsDriftedTimes() {
+        // Real tiny.en output for a sentence and four short phrases, each after 8 s of silence. The words were
+        // said at the speech ranges; Whisper put "Thank you." 2.6 s late, and echoed "Bye-bye." into the silent
+        // tail, where it judged the window silent.
+        let chunks = [
+            self.chunk(
+                0, 0, 46.25,
+                [
+                    self.segment(0, 4.64, "The meeting starts at 9 o'clock.", logProbability: -0.38, noSpeech: 0.01),
+                    self.segment(14.18, 15.3, "Thank you.", logProbability: -0.38, noSpeech: 0.01),
+                    self.segment(19.16, 20.56, "Okay.", logProbability: -1.05, noSpeech: 0.2),
+                    self.segment(28.5, 29.9, "Yes.", logProbability: -0.74, noSpeech: 0.15),
+                    self.segment(36.56, 39.36, "Bye-bye.", logProbability: -0.74, noSpeech: 0.15),
+                    self.segment(44.82, 46.2, "Bye-bye.", logProbability: -0.75, noSpeech: 0.86),
+                ], speech: [0.04...3.44, 11.58...12.2, 20.26...20.68, 28.98...29.4, 37.62...38.1])
+        ]
+
+        let outcome = TranscriptStitcher().stitch(chunks)
+
+        #expect(
+            outcome.transcript.segments.map(\.text) == [
+                "The meeting starts at 9 o'clock.", "Thank you.", "Okay.", "Yes.", "Bye-bye.",
+            ])
+        #expect(outcome.droppedHallucinations == 1)
+    }
+
+    @Test
+    func failedDecodesOverMusicAreDroppedButNoisySpeechIsKept() {
+        // A chord progression: every frame is "speech" to the energy detector, and tiny.en, failing at every
+        // temperature, guesses a few words for the whole window.
+        let music = [
+            self.chunk(
+                0, 0, 24.88,
+                [
+                    self.segment(4.12, 7.52, "I'm going to take a look at the", logProbability: -1.78, noSpeech: 0.46),
+                    self.segment(7.52, 8.38, "the", logProbability: -1.78, noSpeech: 0.46),
+                    self.segment(14.96, 16.36, "the", logProbability: -1.78, noSpeech: 0.46),
+                    self.segment(16.36, 18.2, "the", logProbability: -1.78, noSpeech: 0.46),
+                ])
+        ]
+        // Speech under white noise at -10 dB SNR: a failed decode too, but with words at a speaking rate.
+        let noisy = [
+            self.chunk(
+                0, 0, 14.14,
+                [
+                    self.segment(
+                        0, 3.14, "But we believe in the start of the nine o'clock and that's not happening.",
+                        logProbability: -1.02, noSpeech: 0.39),
+                    self.segment(
+                        3.64, 8.02, "Things bring the ability to work in the middle. So lastly, we will be discussing",
+                        logProbability: -1.02, noSpeech: 0.39),
+                    self.segment(
+                        8.02, 13.64, "the budget and we will have the delivery schedule at the bottom of the station",
+                        logProbability: -1.02, noSpeech: 0.39),
+                ])
+        ]
+
+        let guessed = TranscriptStitcher().stitch(music)
+        let heard = TranscriptStitcher().stitch(noisy)
+
+        #expect(guessed.transcript.text == "")
+        #expect(guessed.droppedHallucinations == 4)
+        #expect(heard.transcript.segments.count == 3)
+        #expect(heard.droppedHallucinations == 0)
+    }
+
+    @Test
+    func segmentsWithoutWordsAreDropped() {
+        // Low pink noise: tiny.en writes full stops, and the flat noise is all "speech" to the energy detector.
+        let chunks = [
+            self.chunk(
+                0, 0, 12,
+                [
+                    self.segment(1.88, 3.28, ".", logProbability: -0.4, noSpeech: 0.43),
+                    self.segment(3.28, 5.1, ". .", logProbability: -0.4, noSpeech: 0.43),
+                    self.segment(6, 7, "♪", logProbability: -0.4, noSpeech: 0.43),
+                ])
+        ]
+
+        let outcome = TranscriptStitcher().stitch(chunks)
+
+        #expect(outcome.transcript.segments.isEmpty)
+        #expect(outcome.droppedHallucinations == 3)
+    }
+
+    @Test
+    func anEchoIntoSilenceIsDroppedWhenWhisperAlsoJudgedItSilent() {
+        let sentence = "We will discuss the budget for the new warehouse and the delivery schedule."
+        let echo = "We will discuss the budget for the new warehouse."
+        // The echo's own decode scored −0.99, just above Whisper's −1, so Whisper's rule kept it; there is no speech
+        // left after the sentence to say its nine words.
+        let echoed = [
+            self.chunk(
+                0, 0, 24.8,
+                [
+                    self.segment(20.5, 24.3, sentence, logProbability: -0.33, noSpeech: 0.1),
+                    self.segment(24.3, 24.5, echo, logProbability: -0.99, noSpeech: 0.82),
+                ], speech: [20.6...24.35])
+        ]
+        // The same no-speech probability over speech that can hold the words: kept.
+        let spoken = [
+            self.chunk(
+                0, 0, 12, [self.segment(1, 5, echo, logProbability: -0.5, noSpeech: 0.82)], speech: [1.1...4.9])
+        ]
+
+        let dropped = TranscriptStitcher().stitch(echoed)
+        let kept = TranscriptStitcher().stitch(spoken)
+
+        #expect(dropped.transcript.text == sentence)
+        #expect(dropped.droppedHallucinations == 1)
+        #expect(kept.transcript.text == echo)
     }
 
     @Test
