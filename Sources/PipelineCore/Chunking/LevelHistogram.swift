@@ -34,11 +34,15 @@ package struct LevelHistogram: Sendable, Equatable {
     /// (95th percentile), and at least 6 dB above the floor. Frames above it are speech.
     ///
     /// When the two are less than 15 dB apart the recording has no real pauses (continuous speech or music: the
-    /// "floor" is only the dips between syllables), and no frame counts as silence.
+    /// "floor" is only the dips between syllables), and no frame counts as silence, except that a frame at or
+    /// below ``quietest`` never counts as speech: a recording of digital silence is silent, not all speech.
     package var threshold: Float {
         let noise = self.percentile(0.10)
         let speech = self.percentile(0.95)
-        guard speech - noise >= 15 else { return noise - 3 }
-        return noise + max(6, (speech - noise) / 3)
+        guard speech - noise >= 15 else { return max(noise - 3, Self.quietest) }
+        return max(noise + max(6, (speech - noise) / 3), Self.quietest)
     }
+
+    /// The level (dBFS) at or below which no frame is speech: 30 dB under the quietest speech anyone records.
+    package static let quietest: Float = -70
 }

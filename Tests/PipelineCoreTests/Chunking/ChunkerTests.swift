@@ -107,6 +107,18 @@ struct ChunkerTests {
         #expect(chunks.filter { !$0.isSilent }.allSatisfy { !$0.speech.isEmpty })
     }
 
+    @Test(arguments: [Float(0), 0.00001])
+    func aRecordingOfNothingButDigitalSilenceOrDitherIsSilentThroughout(level: Float) {
+        // Nothing louder than -100 dBFS: with no level contrast the adaptive threshold alone would call it speech.
+        let samples = (0..<(Signals.rate * 70)).map { index in index % 2 == 0 ? level : -level }
+
+        let chunks = self.chunks(samples)
+
+        #expect(chunks.count >= 3)
+        #expect(chunks.allSatisfy { $0.isSilent })
+        #expect(LevelHistogram().threshold >= LevelHistogram.quietest)
+    }
+
     @Test
     func speechStretchesAreReportedPerChunk() {
         let (samples, _) = Signals.make([.silence(2), .tone(3), .silence(1), .tone(2)])
