@@ -32,7 +32,9 @@ let package = Package(
         .target(name: "AudioMedia", dependencies: ["CFFmpeg", "PipelineCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "audio-worker",
-            dependencies: ["PipelineCore", "AudioMedia", "SQLiteQueue", "CurlHTTP", "HTTPAPI", "S3Storage"],
+            dependencies: [
+                "PipelineCore", "AudioMedia", "SQLiteQueue", "NATSBackend", "CurlHTTP", "HTTPAPI", "S3Storage",
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -26,6 +26,8 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     private let fetching = Mutex(())
     // The messages behind the leases this process holds, by lease token; each is acknowledged through its entry.
     private let deliveries = Mutex([String: Delivery]())
+    // The ledger's change feed, made on the first ``watchChanges()``; nil inside when it could not be made.
+    let changeFeed = Mutex<NATSChangeFeed??>(nil)
     // Long polls hold a thread for their whole wait, so the queue brings its own threads.
     let pool = BlockingPool(name: "audio-worker.nats", threads: 8)
 

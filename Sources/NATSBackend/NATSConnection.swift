@@ -123,6 +123,18 @@ final class NATSConnection: Sendable {
         return acknowledgement?.pointee.Sequence ?? 0
     }
 
+    /// Publishes `data` to `subject` on core NATS, fire and forget: the client buffers it (also while reconnecting)
+    /// and nothing confirms delivery.
+    func publishCore(_ data: Data, to subject: String) throws(NATSError) {
+        let status = data.withUnsafeBytes { bytes in
+            natsConnection_Publish(self.connection.pointer, subject, bytes.baseAddress, Int32(bytes.count))
+        }
+        try check(status, "natsConnection_Publish")
+    }
+
+    /// Whether the connection is closed for good (the client gave up reconnecting), so a new one must be made.
+    var isClosed: Bool { natsConnection_IsClosed(self.connection.pointer) }
+
     /// The body of the message at `sequence` in `stream`, or nil if it is gone.
     func message(stream: String, sequence: UInt64) throws(NATSError) -> Data? {
         var message: OpaquePointer?

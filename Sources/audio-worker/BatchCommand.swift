@@ -83,6 +83,7 @@ enum BatchCommand: Command {
         let shutdown = ShutdownSignal()
         let sources = SignalHandling.install(shutdown) { exit(130) }
         defer { withExtendedLifetime(sources) {} }
+        await environment.repairQueue(logger: .silent)
         let workerShutdown = ShutdownSignal()
         let worker = environment.worker(
             concurrency: try arguments.integer("--concurrency", in: 1...256), drain: false, drainWait: .zero,

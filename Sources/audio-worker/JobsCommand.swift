@@ -13,7 +13,7 @@ enum JobsCommand: Command {
         let operands = arguments.operands
         let action = operands.first ?? "list"
         let environment = try await WorkerEnvironment.open(context)
-        let queue = environment.queue
+        let queue = environment.queue.base
         func id() throws(UsageError) -> String {
             guard operands.count == 2 else { throw UsageError("jobs \(action) needs one job id") }
             return operands[1]

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPAPI
+import NATSBackend
 import PipelineCore
 
 /// `audio-worker serve`: the queue worker and the HTTP API, in one process under one shutdown signal.
@@ -41,14 +42,19 @@ enum ServeCommand: Command {
         // the worker still runs their jobs; the worker finishes its jobs while the forwarder still announces them.
         var members: [ServiceGroup.Member] = []
         let eventsShutdown = ShutdownSignal()
-        let publisher = EventPublishers([
-            LoggingEventPublisher(logger: logger), MetricsEventPublisher(metrics: environment.metrics),
-        ])
+        // With NATS_URL set, PMOVES hears the jobs on NATS whichever queue backend runs them.
+        let nats = NATSSettings(environment: environment.configuration.environment).map {
+            NATSEventPublisher(settings: $0, metrics: environment.metrics, logger: logger.with("service", "events"))
+        }
+        let publisher = EventPublishers(
+            [LoggingEventPublisher(logger: logger), MetricsEventPublisher(metrics: environment.metrics)]
+                + (nats.map { [$0] } ?? []))
         members.append(
             ServiceGroup.Member(
                 JobEventForwarder(events: environment.events, publisher: publisher, shutdown: eventsShutdown),
                 shutdown: eventsShutdown))
         if workers > 0 {
+            await environment.repairQueue(logger: logger)
             let workerShutdown = ShutdownSignal()
             let worker = environment.worker(
                 concurrency: concurrency, drain: drain, drainWait: .milliseconds(Int64(drainWait * 1000)),
@@ -66,10 +72,22 @@ enum ServeCommand: Command {
                     "version": .string(AudioWorker.version),
                 ])
             members.append(ServiceGroup.Member(server, shutdown: apiShutdown))
+            await nats?.announce(
+                NATSEventPublisher.Announcement(
+                    url: "http://\(Self.announcedHost(listen)):\(server.port)", port: server.port,
+                    version: AudioWorker.version))
+        } else {
+            await nats?.announce(NATSEventPublisher.Announcement(url: nil, port: nil, version: AudioWorker.version))
         }
         try await ServiceGroup(
             members, shutdown: shutdown, grace: environment.configuration.worker.worker.shutdownGrace, logger: logger
         ).run()
         return 0
+    }
+
+    /// The host others reach the API on: the listen host, or this machine's name when it listens on every address.
+    static func announcedHost(_ listen: String) -> String {
+        let host = listen.lastIndex(of: ":").map { String(listen[..<$0]) } ?? listen
+        return ["0.0.0.0", "[::]", "::", ""].contains(host) ? ProcessInfo.processInfo.hostName : host
     }
 }

@@ -45,7 +45,7 @@ extension WorkerEnvironment {
             formats: self.configuration.worker.transcription.formats,
             speechFormat: self.configuration.worker.speech.format, transcriptPrefix: storage.transcriptPrefix,
             speechPrefix: storage.speechPrefix)
-        let queue = self.queue
+        let queue = self.queue.base
         let metrics = self.metrics
         let gateway = self.pipelines.gateway
         let api = AudioAPI(

@@ -1,15 +1,17 @@
 import CurlHTTP
 import Foundation
+import NATSBackend
 import PipelineCore
 import S3Storage
 import SQLiteQueue
 
 /// The composition root's deployment: the job backend, the storage, the pipelines and the event hub, chosen from
-/// the configuration. The embedded default is an SQLite queue and a file store under one data directory.
+/// the configuration. The embedded default is an SQLite queue and a file store under one data directory; the
+/// distributed one a JetStream stream and KV ledger (`[queue] backend = "jetstream"`) and S3.
 struct WorkerEnvironment: Sendable {
     let configuration: Configuration
     let dataDirectory: URL
-    let queue: SQLiteJobQueue
+    let queue: JobStore
     let storage: any ObjectStorage
     let pipelines: Pipelines
     let events: JobEvents
@@ -17,7 +19,22 @@ struct WorkerEnvironment: Sendable {
     let metrics: Metrics
     let liveAudio: LiveAudio
 
-    /// Opens (creating) `DATA/queue.sqlite` and the store.
+    /// The queue and ledger of one backend, with what only that backend offers.
+    struct JobStore: Sendable {
+        /// The work and the record, one object on either backend.
+        let base: any WorkQueue & JobLedger
+        /// Starts (on the first call) and returns the backend's cross-process change signal: SQLite's file watcher,
+        /// JetStream's subscription to the ledger bucket's job records.
+        let watchChanges: @Sendable () -> ChangeSignal?
+        /// Repairs what a crashed enqueue left undone, before a worker starts (JetStream: records never published);
+        /// the number of jobs repaired.
+        let repair: (@Sendable () async throws -> Int)?
+
+        /// The job with `id`, or nil.
+        func job(id: String) async throws -> Job? { try await self.base.job(id: id) }
+    }
+
+    /// Opens (creating) the job backend (`DATA/queue.sqlite`, or the stream and bucket on NATS) and the store.
     static func open(_ context: CommandContext) async throws -> WorkerEnvironment {
         let configuration = try context.loadConfiguration()
         let directory = URL(
@@ -30,16 +47,53 @@ struct WorkerEnvironment: Sendable {
             throw StorageError.io(
                 key: directory.path, message: "cannot create the data directory: \(error.localizedDescription)")
         }
-        let worker = configuration.worker.worker
-        let queue = try await SQLiteJobQueue.open(
-            path: directory.appendingPathComponent("queue.sqlite").path, visibility: worker.lease,
-            maxAttempts: worker.maxAttempts)
+        let queue = try await Self.jobStore(configuration, dataDirectory: directory)
         let metrics = Metrics()
         return WorkerEnvironment(
             configuration: configuration, dataDirectory: directory, queue: queue,
             storage: try Self.storage(configuration, dataDirectory: directory),
             pipelines: Pipelines(configuration: configuration, metrics: metrics), events: JobEvents(),
             requests: JobRequests(configuration: configuration), metrics: metrics, liveAudio: LiveAudio())
+    }
+
+    /// The configured queue and ledger: SQLite under the data directory, or JetStream on `NATS_URL`.
+    static func jobStore(_ configuration: Configuration, dataDirectory: URL) async throws -> JobStore {
+        let worker = configuration.worker.worker
+        switch configuration.worker.queue.backend {
+        case .sqlite:
+            let queue = try await SQLiteJobQueue.open(
+                path: dataDirectory.appendingPathComponent("queue.sqlite").path, visibility: worker.lease,
+                maxAttempts: worker.maxAttempts)
+            return JobStore(base: queue, watchChanges: { queue.watchChanges() }, repair: nil)
+        case .jetstream:
+            guard var settings = NATSSettings(environment: configuration.environment) else {
+                throw ConfigError(
+                    file: configuration.workerFile,
+                    message: "[queue] backend is jetstream but NATS_URL is not set (e.g. nats://127.0.0.1:4222)")
+            }
+            settings.replicas = configuration.worker.queue.replicas
+            let queue = try await JetStreamJobQueue.open(
+                settings: settings, visibility: worker.lease, maxAttempts: worker.maxAttempts)
+            return JobStore(
+                base: queue, watchChanges: { queue.watchChanges() },
+                repair: { try await queue.republishUnsent(olderThan: .seconds(30)) })
+        }
+    }
+
+    /// Publishes what crashed enqueues left unpublished, where the backend can tell; logged, never fatal (the next
+    /// worker to start tries again).
+    func repairQueue(logger: Logger) async {
+        guard let repair = self.queue.repair else { return }
+        do {
+            let repaired = try await repair()
+            if repaired > 0 {
+                logger.info(
+                    "queue repaired: jobs published that an enqueue left unpublished",
+                    ["jobs": .number(Double(repaired))])
+            }
+        } catch {
+            logger.error("queue repair failed", ["error": .string("\(error)")])
+        }
     }
 
     /// The configured object storage: the file store under the data directory, or S3 / MinIO.
@@ -76,7 +130,9 @@ struct WorkerEnvironment: Sendable {
     }
 
     /// The queue and ledger, with the database's change signal for waiters in processes without a worker.
-    var backend: JobBackend { JobBackend(queue: self.queue, ledger: self.queue, changes: self.queue.watchChanges()) }
+    var backend: JobBackend {
+        JobBackend(queue: self.queue.base, ledger: self.queue.base, changes: self.queue.watchChanges())
+    }
 
     /// The way in for submissions, cancels and retries.
     var control: JobControl { JobControl(backend: self.backend, events: self.events, requests: self.requests) }

@@ -16,10 +16,12 @@ struct JetStreamTimingTests {
             let died = try await server.openQueue()
             let survivor = try await server.openQueue()
             let job = try await died.enqueue(transcription("one")).job
+            // Timed from before the first lease: the visibility runs from the delivery inside it, and on a busy
+            // machine the lease may return well after that.
+            let started = ContinuousClock.now
             let first = try #require(try await died.lease(owner: "worker-a", wait: .seconds(5)))
 
             // No heartbeat: after the one-second visibility the message goes to the next fetch.
-            let started = ContinuousClock.now
             let second = try #require(try await survivor.lease(owner: "worker-b", wait: .seconds(10)))
             #expect(ContinuousClock.now - started >= .milliseconds(700), "redelivered only after the visibility")
             #expect(second.job.id == job.id)
@@ -40,17 +42,19 @@ struct JetStreamTimingTests {
     @Test
     func heartbeatsKeepTheLeaseAndRecordProgress() async throws {
         try await withNATSServer { server in
-            let worker = try await server.openQueue(visibility: .seconds(2))
-            let other = try await server.openQueue(visibility: .seconds(2))
+            // A visibility well above the heartbeat interval, so a heartbeat delayed by a busy machine (the whole
+            // suite runs at once) still lands in time.
+            let worker = try await server.openQueue(visibility: .seconds(4))
+            let other = try await server.openQueue(visibility: .seconds(4))
             let job = try await worker.enqueue(transcription("one")).job
             let lease = try #require(try await worker.lease(owner: "worker-a", wait: .seconds(5)))
-            // Three seconds in all, past the visibility, heartbeating between the other worker's polls.
-            for done in 1...6 {
+            // Five seconds in all, past the visibility, heartbeating between the other worker's polls.
+            for done in 1...10 {
                 #expect(try await other.lease(owner: "worker-b", wait: .milliseconds(500)) == nil)
-                #expect(try await worker.heartbeat(lease, progress: JobProgress(done: done, total: 6)) == false)
+                #expect(try await worker.heartbeat(lease, progress: JobProgress(done: done, total: 10)) == false)
             }
-            #expect(try await other.job(id: job.id)?.progress == JobProgress(done: 6, total: 6))
-            try await worker.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 6)))
+            #expect(try await other.job(id: job.id)?.progress == JobProgress(done: 10, total: 10))
+            try await worker.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 10)))
             #expect(try await other.job(id: job.id)?.attempts == 1)
         }
     }
@@ -62,12 +66,14 @@ struct JetStreamTimingTests {
             let job = try await queue.enqueue(transcription("one")).job
             let first = try #require(try await queue.lease(owner: "worker-a", wait: .seconds(5)))
             let settledAt = ContinuousClock.now
-            let failed = try await queue.settle(first, .retry(self.transient, after: .milliseconds(1500)))
+            // A delay well above the early look, so a busy machine (the whole suite runs at once) that starts the
+            // look late still looks before the delay is over.
+            let failed = try await queue.settle(first, .retry(self.transient, after: .seconds(4)))
             #expect(failed.status == .failed)
 
             #expect(try await queue.lease(owner: "worker-a", wait: .milliseconds(800)) == nil, "not before the delay")
             let second = try #require(try await queue.lease(owner: "worker-a", wait: .seconds(10)))
-            #expect(ContinuousClock.now - settledAt >= .milliseconds(1400))
+            #expect(ContinuousClock.now - settledAt >= .milliseconds(3900))
             #expect(ContinuousClock.now - settledAt < .seconds(10), "well before the 30 s ack wait")
             #expect(second.job.id == job.id && second.job.attempts == 2 && second.job.error == self.transient)
         }

@@ -58,6 +58,25 @@ package struct WorkerConfig: Sendable, Equatable {
         package var threads = 4
     }
 
+    /// Job queue settings (`[queue]`).
+    package struct Queue: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
+        /// Where the work queue and the job ledger live.
+        package enum Backend: String, Sendable, Equatable {
+            /// One SQLite database under the data directory: the embedded default.
+            case sqlite
+            /// A JetStream work-queue stream and a KV bucket on the NATS server at `NATS_URL`.
+            case jetstream
+        }
+
+        /// `sqlite` (the default) or `jetstream` (`AUDIO_WORKER_QUEUE`).
+        package var backend = Backend.sqlite
+        /// How many NATS servers keep the stream and the bucket (`AUDIO_WORKER_NATS_REPLICAS`); JetStream only.
+        package var replicas = 1
+    }
+
     /// Object storage settings (`[storage]`).
     package struct Storage: Sendable, Equatable {
         /// The built-in defaults.
@@ -183,6 +202,8 @@ package struct WorkerConfig: Sendable, Equatable {
     package var speech = Speech()
     /// `[gateway]`.
     package var gateway = Gateway()
+    /// `[queue]`.
+    package var queue = Queue()
     /// `[storage]`.
     package var storage = Storage()
     /// `[http]`.
@@ -199,12 +220,15 @@ package struct WorkerConfig: Sendable, Equatable {
     package init(_ root: ConfigTable) throws(ConfigError) {
         try root.rejectUnknownKeys(
             allowing: [
-                "gateway_config", "worker", "media", "transcription", "speech", "gateway", "storage", "http", "models",
-                "functions",
+                "gateway_config", "worker", "queue", "media", "transcription", "speech", "gateway", "storage", "http",
+                "models", "functions",
             ])
         self.gatewayConfig = try root.string("gateway_config")
         if let table = try root.table("worker") {
             try self.readWorker(table)
+        }
+        if let table = try root.table("queue") {
+            try self.readQueue(table)
         }
         if let table = try root.table("media") {
             try self.readMedia(table)
@@ -252,8 +276,23 @@ package struct WorkerConfig: Sendable, Equatable {
 
     /// Applies deployment overrides from the environment: `AUDIO_WORKER_DATA`, `AUDIO_WORKER_CONCURRENCY`,
     /// `AUDIO_WORKER_TRANSCRIPTION_CONCURRENCY`, PMOVES's `MINIO_ENDPOINT` (or `S3_ENDPOINT`), `MINIO_SECURE`,
-    /// `MINIO_REGION` and `AUDIO_WORKER_BUCKET`, and `AUDIO_WORKER_API_BASE__MODEL__PROVIDER` for any provider.
+    /// `MINIO_REGION` and `AUDIO_WORKER_BUCKET`, `AUDIO_WORKER_QUEUE` and `AUDIO_WORKER_NATS_REPLICAS`, and
+    /// `AUDIO_WORKER_API_BASE__MODEL__PROVIDER` for any provider.
     package mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigError) {
+        if let text = environment["AUDIO_WORKER_QUEUE"], !text.isEmpty {
+            guard let backend = Queue.Backend(rawValue: text.lowercased()) else {
+                throw ConfigError(
+                    file: "environment", message: "AUDIO_WORKER_QUEUE must be sqlite or jetstream, not '\(text)'")
+            }
+            self.queue.backend = backend
+        }
+        if let text = environment["AUDIO_WORKER_NATS_REPLICAS"], !text.isEmpty {
+            guard let value = Int(text), (1...5).contains(value) else {
+                throw ConfigError(
+                    file: "environment", message: "AUDIO_WORKER_NATS_REPLICAS must be 1...5, not '\(text)'")
+            }
+            self.queue.replicas = value
+        }
         if let endpoint = environment["MINIO_ENDPOINT"] ?? environment["S3_ENDPOINT"], !endpoint.isEmpty {
             self.storage.endpoint = endpoint
             self.storage.backend = .s3
@@ -355,6 +394,18 @@ package struct WorkerConfig: Sendable, Equatable {
         if self.worker.heartbeat >= self.worker.lease {
             throw table.error("heartbeat_s", "heartbeat_s must be shorter than lease_s, or leases expire while working")
         }
+    }
+
+    private mutating func readQueue(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: ["backend", "replicas"])
+        if let backend = try table.string("backend") {
+            guard let value = Queue.Backend(rawValue: backend) else {
+                throw table.error("backend", "backend must be \"sqlite\" or \"jetstream\"")
+            }
+            self.queue.backend = value
+        }
+        // JetStream replicates over at most five servers.
+        self.queue.replicas = try table.integer("replicas", in: 1...5) ?? self.queue.replicas
     }
 
     private mutating func readMedia(_ table: ConfigTable) throws(ConfigError) {

@@ -45,6 +45,9 @@ struct WorkerConfigTests {
             "[speech]\nformat = \"midi\"\n",
             "audio-worker.toml:2:1: unknown audio format 'midi'; use wav, mp3, opus, flac or pcm"
         ),
+        ("[queue]\nbackend = \"kafka\"\n", "audio-worker.toml:2:1: backend must be \"sqlite\" or \"jetstream\""),
+        ("[queue]\nreplicas = 7\n", "audio-worker.toml:2:1: 'queue.replicas' must be from 1 to 5, not 7"),
+        ("[queue]\nstream = \"X\"\n", "audio-worker.toml:2:1: unknown key 'stream' in [queue]"),
         ("[worker\nconcurrency = 3\n", "audio-worker.toml:1:8: expected ']' after the table name, found end of line"),
     ])
     func mistakesAreErrorsWithTheirLocation(document: String, expected: String) throws {
@@ -67,6 +70,23 @@ struct WorkerConfigTests {
         #expect(config.worker.dataDirectory == "/srv/audio")
         #expect(config.worker.concurrency == 8)
         #expect(throws: ConfigError.self) { try config.applyEnvironment(["AUDIO_WORKER_CONCURRENCY": "lots"]) }
+    }
+
+    @Test
+    func theQueueBackendComesFromTheFileOrTheEnvironment() throws {
+        #expect(WorkerConfig().queue == WorkerConfig.Queue())
+        #expect(WorkerConfig().queue.backend == .sqlite)
+        var config = try WorkerConfig(ConfigFixtures.table("[queue]\nbackend = \"jetstream\"\nreplicas = 3\n"))
+        #expect(config.queue.backend == .jetstream)
+        #expect(config.queue.replicas == 3)
+
+        try config.applyEnvironment(["AUDIO_WORKER_QUEUE": "sqlite", "AUDIO_WORKER_NATS_REPLICAS": "1"])
+        #expect(config.queue.backend == .sqlite)
+        #expect(config.queue.replicas == 1)
+        try config.applyEnvironment(["AUDIO_WORKER_QUEUE": "JetStream"])
+        #expect(config.queue.backend == .jetstream)
+        #expect(throws: ConfigError.self) { try config.applyEnvironment(["AUDIO_WORKER_QUEUE": "redis"]) }
+        #expect(throws: ConfigError.self) { try config.applyEnvironment(["AUDIO_WORKER_NATS_REPLICAS": "0"]) }
     }
 
     @Test
