@@ -1,4 +1,4 @@
-"""Unit tests for bench-accuracy's scorer and audio helpers; no server, no flite.
+"""Unit tests for bench-accuracy's scorer and audio helpers; no server, no Piper.
 
 Run: python3 -m unittest scripts/bench_accuracy_test.py   (or from scripts/: python3 -m unittest bench_accuracy_test)
 """
@@ -269,6 +269,86 @@ class ScoreSentencesTest(unittest.TestCase):
         self.assertEqual(ba.sentences_worse(SENTENCES, whole, chunked, cuts=[2.6]), [(0, -1, True), (3, -1, False)])
 
 
+def segments_of(hyp, sentences=SENTENCES):
+    """One segment per sentence, from a perfect hypothesis split by by_sentence."""
+    return [{"start": part[0][1], "end": part[-1][2], "text": " ".join(w for w, _s, _e in part)}
+            for part in by_sentence(hyp)]
+
+
+class SegmentStartsTest(unittest.TestCase):
+    def test_one_segment_per_sentence(self):
+        hyp = [(w, t + 0.2, e + 0.2) for w, t, e in perfect_hypothesis()]
+        rows, inside, unplaced = ba.segment_starts(SENTENCES, {"segments": segments_of(hyp)})
+        self.assertEqual([r["sentence"] for r in rows], [0, 1, 2, 3])
+        for r in rows:
+            self.assertAlmostEqual(r["error"], 0.2)
+        self.assertEqual((inside, unplaced), (0, 0))
+
+    def test_segment_starting_mid_sentence_is_not_compared(self):
+        segs = segments_of(perfect_hypothesis())
+        # a blind cut splits sentence 2 after "birds sing": its second half starts a segment of its own
+        words = segs[2]["text"].split()
+        segs[2:3] = [{"start": 5.0, "end": 5.4, "text": " ".join(words[:2])},
+                     {"start": 5.4, "end": 6.4, "text": " ".join(words[2:])}]
+        rows, inside, unplaced = ba.segment_starts(SENTENCES, {"segments": segs})
+        self.assertEqual([r["sentence"] for r in rows], [0, 1, 2, 3])
+        self.assertEqual((inside, unplaced), (1, 0))
+
+    def test_inserted_first_word_looks_at_the_second(self):
+        segs = segments_of(perfect_hypothesis())
+        segs[3] = dict(segs[3], start=7.6, text="um " + segs[3]["text"])
+        rows, _inside, _unplaced = ba.segment_starts(SENTENCES, {"segments": segs})
+        self.assertEqual(rows[3]["sentence"], 3)
+        self.assertAlmostEqual(rows[3]["error"], 0.4)
+
+    def test_segment_of_noise_is_unplaced(self):
+        segs = segments_of(perfect_hypothesis()) + [{"start": 10.5, "end": 11.0, "text": "Thank you."}]
+        rows, inside, unplaced = ba.segment_starts(SENTENCES, {"segments": segs})
+        self.assertEqual((len(rows), inside, unplaced), (4, 0, 1))
+
+    def test_summary(self):
+        rows = [{"segment": 0, "start": 1.1, "sentence": 0, "error": 0.1},
+                {"segment": 2, "start": 8.4, "sentence": 3, "error": 0.4}]
+        summary = ba.summarize_segment_starts(rows, 1, 0)
+        self.assertAlmostEqual(summary["max"], 0.4)
+        self.assertAlmostEqual(summary["mean"], 0.25)
+        self.assertEqual(summary["worst"], "segment 2 at 8.40 s, sentence #3")
+        self.assertIsNone(ba.summarize_segment_starts([], 0, 0)["max"])
+
+
+class HeardInOrderTest(unittest.TestCase):
+    TEXTS = [s["text"] for s in SENTENCES]
+
+    def words(self, order):
+        return [w for k in order for w in ba.normalize(self.TEXTS[k])]
+
+    def test_best_fit_finds_a_run_anywhere(self):
+        hyp = "x y the cat sat on a mat z".split()
+        self.assertEqual(ba.best_fit("the cat sat on the mat".split(), hyp), (1, 8))
+        self.assertEqual(ba.best_fit(["q"], hyp)[0], 1)
+
+    def test_all_heard_in_order(self):
+        rows, missing, moved = ba.heard_in_order(self.TEXTS, self.words([0, 1, 2, 3]))
+        self.assertEqual((missing, moved), ([], []))
+        self.assertTrue(all(r["in_order"] and r["heard"] for r in rows))
+
+    def test_missing_sentence(self):
+        _rows, missing, moved = ba.heard_in_order(self.TEXTS, self.words([0, 1, 3]))
+        self.assertEqual((missing, moved), ([2], []))
+
+    def test_swapped_sentences_are_out_of_order(self):
+        rows, missing, moved = ba.heard_in_order(self.TEXTS, self.words([0, 2, 1, 3]))
+        self.assertEqual(missing, [])
+        self.assertEqual(len(moved), 1)
+        self.assertTrue(all(r["heard"] for r in rows))
+
+    def test_a_few_misheard_words_are_still_heard(self):
+        hyp = self.words([0, 1, 2, 3])
+        hyp[0:2] = ["a", "bat"]
+        _rows, missing, moved = ba.heard_in_order(self.TEXTS, hyp)
+        self.assertEqual((missing, moved), ([], []))
+
+
 class CutsTest(unittest.TestCase):
     def test_cut_in_a_pause(self):
         self.assertEqual(ba.locate_cut(3.0, SENTENCES, STRETCH), ("pause", 0.0, 0))
@@ -304,8 +384,9 @@ class ReportTest(unittest.TestCase):
         out = io.StringIO()
         measured = ba.report(truth, whole, chunked, out=out)
         text = out.getvalue()
-        self.assertIn("WER whole-file 0.000, chunked 0.115, ratio chunked/whole inf (target <= 1.05): FAIL", text)
-        self.assertIn("duplicated 1 (whole-file 0)", text)
+        self.assertIn("WER whole-file 0.000, chunked 0.115, ratio chunked/whole inf (target <= 1.00): FAIL", text)
+        self.assertIn("chunked lost 0, duplicated 1; whole-file lost 0, duplicated 0", text)
+        self.assertIn("(target chunked 0 lost, 0 duplicated): FAIL", text)
         self.assertIn("chunked: duplicated (repeated: the morning light)", text)
         self.assertIn("max FAIL", text)  # 0.7 s late
         self.assertIn("BLIND (pause-free stretch)", text)
