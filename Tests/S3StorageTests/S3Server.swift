@@ -66,17 +66,7 @@ final class S3Server: Sendable {
 
     /// Stops the server (SIGTERM, then SIGKILL after ten seconds) and waits for it to exit; the data stays.
     func stop() {
-        if self.process.isRunning {
-            self.process.terminate()
-        }
-        let deadline = Date().addingTimeInterval(10)
-        while self.process.isRunning && Date() < deadline {
-            usleep(20_000)
-        }
-        if self.process.isRunning {
-            kill(self.process.processIdentifier, SIGKILL)
-        }
-        self.process.waitUntilExit()
+        ListeningProcess.stop(self.process)
         try? self.input.fileHandleForWriting.close()
         try? FileManager.default.removeItem(at: self.log)
     }

@@ -37,6 +37,21 @@ package enum ListeningProcess {
         }
         return (port, log)
     }
+
+    /// Stops `process`: SIGTERM, then SIGKILL if it is still running after `grace`; returns once it has exited.
+    package static func stop(_ process: Process, grace: TimeInterval = 10) {
+        if process.isRunning {
+            process.terminate()
+        }
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning && Date() < deadline {
+            usleep(20_000)
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+    }
 }
 
 /// A test environment that is not ready: a script or venv missing, a server that did not come up.

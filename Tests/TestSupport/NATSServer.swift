@@ -65,17 +65,7 @@ package final class NATSServer: Sendable {
 
     /// Stops the server (SIGTERM, then SIGKILL after ten seconds), waits for it, and removes its store and log.
     package func stop() {
-        if self.process.isRunning {
-            self.process.terminate()
-        }
-        let deadline = Date().addingTimeInterval(10)
-        while self.process.isRunning && Date() < deadline {
-            usleep(20_000)
-        }
-        if self.process.isRunning {
-            kill(self.process.processIdentifier, SIGKILL)
-        }
-        self.process.waitUntilExit()
+        ListeningProcess.stop(self.process)
         try? FileManager.default.removeItem(at: self.storeDirectory)
         try? FileManager.default.removeItem(at: self.log)
     }
