@@ -100,22 +100,42 @@ package struct TranscriptStitcher: Sendable {
         return outcome
     }
 
+    /// Moves a segment's start (and its first word's) that lies in a pause forward to where speech begins, as the
+    /// chunker heard it: Whisper starts a sentence where the previous word ended, inside the pause, and starts a
+    /// chunk's first words at its very beginning. Only within the first word (or the segment, without words).
+    package static func snapStart(
+        of segment: inout TranscriptSegment, words: inout [TranscriptWord], toSpeechIn speech: [ClosedRange<Double>]
+    ) {
+        let start = words.first?.start ?? segment.start
+        guard !speech.isEmpty, !speech.contains(where: { $0.contains(start) }),
+            let onset = speech.map(\.lowerBound).filter({ $0 > start }).min()
+        else { return }
+        let limit = words.first?.end ?? segment.end
+        guard onset < limit else { return }
+        segment.start = max(segment.start, onset)
+        if !words.isEmpty {
+            words[0].start = onset
+        }
+    }
+
     /// The chunk's segments on the stream's time line, clipped to the chunk, with words attached.
     private func placed(_ chunk: ChunkResult) -> [TranscriptSegment] {
         let offset = chunk.startSeconds
         let end = chunk.endSeconds
         func shift(_ time: Double) -> Double { min(max(time + offset, offset), end) }
         let looseWords = chunk.transcript.words
-        return chunk.transcript.segments.compactMap { segment in
-            var placed = segment
-            placed.start = shift(segment.start)
-            placed.end = max(shift(segment.end), placed.start)
+        return chunk.transcript.segments.compactMap { original in
+            var segment = original
             // Providers that give words only at the top level: attach them to the segment they fall in.
-            let words =
+            var words =
                 segment.words
                 ?? looseWords.filter {
                     ($0.start + $0.end) / 2 >= segment.start && ($0.start + $0.end) / 2 < segment.end
                 }
+            Self.snapStart(of: &segment, words: &words, toSpeechIn: chunk.speech)
+            var placed = segment
+            placed.start = shift(segment.start)
+            placed.end = max(shift(segment.end), placed.start)
             placed.words =
                 words.isEmpty
                 ? nil

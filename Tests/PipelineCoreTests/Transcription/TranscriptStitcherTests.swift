@@ -309,3 +309,32 @@ struct TranscriptStitcherTests {
         #expect(segments.allSatisfy { $0.start <= $0.end })
     }
 }
+
+struct SegmentStartSnappingTests {
+    private func snapped(start: Double, firstWord: ClosedRange<Double>?, speech: [ClosedRange<Double>])
+        -> (segment: Double, word: Double?)
+    {
+        var segment = TranscriptSegment(id: 0, start: start, end: 9, text: "Hello there.")
+        var words = firstWord.map { [TranscriptWord(word: "Hello", start: $0.lowerBound, end: $0.upperBound)] } ?? []
+        TranscriptStitcher.snapStart(of: &segment, words: &words, toSpeechIn: speech)
+        return (segment.start, words.first?.start)
+    }
+
+    @Test
+    func aStartInAPauseMovesToWhereSpeechBegins() {
+        // Whisper began the sentence at the chunk's start; the chunker heard speech from 2.1 s.
+        let moved = self.snapped(start: 0, firstWord: 0...2.5, speech: [2.1...5.0, 6.0...8.0])
+        #expect(moved.segment == 2.1)
+        #expect(moved.word == 2.1)
+        // Without words, within the segment.
+        #expect(self.snapped(start: 5.2, firstWord: nil, speech: [2.1...5.0, 6.0...8.0]).segment == 6.0)
+    }
+
+    @Test
+    func aStartInSpeechOrAnOnsetPastTheFirstWordStaysPut() {
+        #expect(self.snapped(start: 2.5, firstWord: 2.5...3.0, speech: [2.1...5.0]).segment == 2.5)
+        // The next onset is after the first word ends: that word was heard in what the chunker called a pause.
+        #expect(self.snapped(start: 0, firstWord: 0...0.4, speech: [2.1...5.0]) == (0, 0))
+        #expect(self.snapped(start: 1, firstWord: 1...1.5, speech: []) == (1, 1))
+    }
+}
