@@ -12,10 +12,17 @@ struct JetStreamWorkerTests {
         let sandbox: WorkerSandbox
         let nats: NATSServer
 
-        var environment: [String: String] { ["AUDIO_WORKER_QUEUE": "jetstream", "NATS_URL": self.nats.url] }
+        init(sandbox: WorkerSandbox, nats: NATSServer) {
+            var sandbox = sandbox
+            sandbox.environment = ["AUDIO_WORKER_QUEUE": "jetstream", "NATS_URL": nats.url]
+            self.sandbox = sandbox
+            self.nats = nats
+        }
+
+        var environment: [String: String] { self.sandbox.environment }
 
         func run(_ arguments: [String]) async throws -> WorkerProcess.Outcome {
-            try await WorkerProcess.run(arguments + self.sandbox.options, environment: self.environment)
+            try await self.sandbox.run(arguments)
         }
 
         func serve(_ arguments: [String]) throws -> ServeProcess {
@@ -23,17 +30,11 @@ struct JetStreamWorkerTests {
         }
 
         func enqueue(_ input: String, extra: [String] = []) async throws -> String {
-            let outcome = try await self.run(["enqueue", "transcribe", input] + extra)
-            guard outcome.status == 0,
-                let job = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any],
-                let id = job["id"] as? String
-            else { throw SetupError("enqueue failed: \(outcome.stderr)") }
-            return id
+            try await self.sandbox.enqueue(input, extra: extra)
         }
 
         func job(_ id: String) async throws -> [String: Any] {
-            let outcome = try await self.run(["jobs", "show", id])
-            return (try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]) ?? [:]
+            try await self.sandbox.job(id)
         }
 
         func jobs() async throws -> [[String: Any]] {

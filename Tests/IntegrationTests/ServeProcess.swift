@@ -58,6 +58,8 @@ final class ServeProcess: Sendable {
 struct WorkerSandbox {
     let directory: URL
     let config: String
+    /// Variables every command gets on top of the test's (the queue backend, for instance).
+    var environment: [String: String] = [:]
 
     init(apiBase: String, worker: String = "", retries: Int = 0) throws {
         self.directory = try WorkerProcess.temporaryDirectory()
@@ -107,7 +109,7 @@ struct WorkerSandbox {
 
     /// Runs a short command to completion.
     func run(_ arguments: [String]) async throws -> WorkerProcess.Outcome {
-        try await WorkerProcess.run(arguments + self.options)
+        try await WorkerProcess.run(arguments + self.options, environment: self.environment)
     }
 
     /// Enqueues a transcription of `input` and returns the job id.
