@@ -201,6 +201,10 @@ extension JetStreamJobQueue {
         while let advisory = try self.advisories.next() {
             guard
                 let object = try? JSONSerialization.jsonObject(with: advisory) as? [String: Any],
+                // Only about this queue's stream and consumer: anyone who may publish on the advisory subject must
+                // not be able to kill jobs of another stream's sequence numbers.
+                object["stream"] as? String == self.settings.stream,
+                object["consumer"] as? String == self.settings.consumer,
                 let sequence = (object["stream_seq"] as? NSNumber)?.uint64Value,
                 let body = try self.connection.message(stream: self.settings.stream, sequence: sequence)
             else { continue }

@@ -82,13 +82,17 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                 }
                 for provider in variant.providers where !excluded.contains(provider.key) {
                     guard let client = provider.client else { continue }
-                    // The slot first: the wait may be long, and the circuit's state and the variant's time left are
+                    // An open circuit is skipped without queueing for a slot.
+                    if case .open(let until) = self.breaker.state(of: provider.key), self.clock.now < until {
+                        record(variant, provider, .skipped, error: "circuit open after repeated failures")
+                        continue
+                    }
+                    // Then the slot: the wait may be long, and the circuit's state and the variant's time left are
                     // what they are when the request can go.
                     let waited = try await self.limiter.acquire(
                         provider.key, ceiling: provider.maxConcurrency, clock: self.clock)
-                    if let timeout = variant.timeout,
-                        self.clock.now - variantStart - waitedForSlots - waited >= timeout
-                    {
+                    waitedForSlots += waited
+                    if let timeout = variant.timeout, self.clock.now - variantStart - waitedForSlots >= timeout {
                         self.limiter.release(provider.key, .neutral)
                         record(variant, provider, .skipped, error: "the variant's \(timeout.formattedSeconds) ran out")
                         continue
@@ -98,7 +102,6 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                         record(variant, provider, .skipped, error: "circuit open after repeated failures")
                         continue
                     }
-                    waitedForSlots += waited
                     anyCalled = true
                     let start = self.clock.now
                     do {

@@ -73,7 +73,7 @@ package final class ProviderLimiter: Sendable {
     package func acquire(_ key: String, ceiling: Int, clock: any MonotonicClock) async throws -> Duration {
         let start = clock.now
         let id: UInt64? = self.state.withLock { state in
-            var provider = state.providers[key] ?? Provider(ceiling: ceiling, limit: Double(ceiling))
+            var provider = state.providers[key] ?? Provider(ceiling: max(ceiling, 1), limit: Double(max(ceiling, 1)))
             provider.ceiling = max(ceiling, 1)
             provider.limit = min(provider.limit, Double(provider.ceiling))
             defer { state.providers[key] = provider }
@@ -90,7 +90,10 @@ package final class ProviderLimiter: Sendable {
                 // A slot may have come free since the first look: then it is taken now, not waited for.
                 let outcome = self.state.withLock { state -> Result<Void, any Error>? in
                     guard !Task.isCancelled else { return .failure(CancellationError()) }
-                    guard var provider = state.providers[key] else { return .success(()) }
+                    // Providers are never removed, and this one was added by the first look.
+                    guard var provider = state.providers[key] else {
+                        preconditionFailure("no limiter state for \(key)")
+                    }
                     defer { state.providers[key] = provider }
                     if provider.waiters.isEmpty, provider.inFlight < provider.slots {
                         provider.inFlight += 1

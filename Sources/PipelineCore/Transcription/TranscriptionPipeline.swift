@@ -142,7 +142,7 @@ package struct TranscriptionPipeline: Sendable {
                 progress.chunksTotal =
                     decodingFinished ? chunksSeen : self.estimatedTotal(seen: chunksSeen, progress: progress)
                 previousText = result.transcript.text
-                if detecting, !result.skipped, !result.transcript.text.trimmingCharacters(in: .whitespaces).isEmpty {
+                if detecting, !result.skipped, Self.decidesLanguage(result.transcript.text) {
                     detecting = false
                     if let detected = result.transcript.language {
                         language = detected
@@ -218,6 +218,12 @@ package struct TranscriptionPipeline: Sendable {
         return Outcome(
             transcript: transcript, chunks: ordered, warnings: warnings, source: audio.source,
             languageDetection: detection)
+    }
+
+    /// Whether a chunk's text can decide the file's language: words, and not a phrase Whisper hallucinates in
+    /// music or silence ("Thank you.", "[Music]"), which would pin the wrong language for the whole file.
+    private static func decidesLanguage(_ text: String) -> Bool {
+        SilenceHallucinations.hasWords(text) && !SilenceHallucinations.isKnown(text)
     }
 
     private func transcribe(_ chunk: AudioChunk, language: String?, prompt: String?) async throws -> ChunkResult {

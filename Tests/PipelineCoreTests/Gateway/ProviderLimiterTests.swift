@@ -135,6 +135,32 @@ struct ProviderLimiterTests {
     }
 
     @Test
+    func aProviderWhoseCircuitIsOpenIsSkippedWithoutQueueingForItsSlot() async throws {
+        let local = ScriptedSpeechToText("local", log: CallLog(), script: [])
+        let cloud = ScriptedSpeechToText("cloud", log: CallLog(), script: [])
+        let limiter = ProviderLimiter()
+        let breaker = CircuitBreaker(failureThreshold: 1, coolDown: .seconds(30), clock: self.clock)
+        breaker.recordFailure("small/local")
+        // Another request holds the local provider's only slot, and keeps it.
+        _ = try await limiter.acquire("small/local", ceiling: 1, clock: self.clock)
+        let chain = FallbackChain(
+            route: FunctionRoute(
+                function: "pmoves_yt_transcription",
+                candidates: [
+                    (Routes.variant("whisper_local", Routes.provider(local, model: "small", maxConcurrency: 1)), 1)
+                ],
+                fallbacks: [Routes.variant("whisper_cloud", Routes.provider(cloud, model: "openai"))]),
+            breaker: breaker, limiter: limiter, clock: self.clock, random: RandomSource(seed: 1))
+
+        let result = try await chain.transcribe(Routes.request)
+
+        #expect(result.servedBy?.provider == "cloud")
+        #expect(result.attempts.map(\.outcome) == [.skipped, .ok])
+        #expect(local.calls == 0)
+        #expect(limiter.snapshot["small/local"]?.waiting == 0)
+    }
+
+    @Test
     func aBusyLocalProviderIsQueuedForNotTimedOutAndSpilledToTheCloud() async throws {
         let local = GatedSpeechToText(clock: self.clock, takes: .milliseconds(800))
         let cloud = ScriptedSpeechToText("cloud", log: CallLog(), script: [])

@@ -88,10 +88,13 @@ final class LanguageDetectingTranscriber: SpeechToText {
     private let state = Mutex(State())
     let detected: String
     let silentCalls: Int
+    /// What the first `silentCalls` calls hear: nothing, or a phrase Whisper hallucinates in music.
+    let quietText: String
 
-    init(detected: String, silentCalls: Int = 0) {
+    init(detected: String, silentCalls: Int = 0, quietText: String = "") {
         self.detected = detected
         self.silentCalls = silentCalls
+        self.quietText = quietText
     }
 
     var requested: [String?] { self.state.withLock { $0.requested } }
@@ -114,7 +117,7 @@ final class LanguageDetectingTranscriber: SpeechToText {
         for _ in 0..<20 {
             await Task.yield()
         }
-        let text = call <= self.silentCalls ? "" : "Ein Satz."
+        let text = call <= self.silentCalls ? self.quietText : "Ein Satz."
         return TranscriptionResult(
             transcript: Transcript(
                 text: text, language: request.language ?? self.detected,

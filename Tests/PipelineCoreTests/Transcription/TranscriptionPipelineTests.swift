@@ -76,6 +76,16 @@ struct TranscriptionPipelineTests {
     }
 
     @Test
+    func aKnownHallucinationDoesNotDecideTheLanguage() async throws {
+        let transcriber = LanguageDetectingTranscriber(detected: "de", silentCalls: 1, quietText: "Thank you.")
+
+        let outcome = try await self.languagePipeline(transcriber).run(URL(fileURLWithPath: "/in.wav"))
+
+        #expect(Array(transcriber.requested.prefix(3)) == [nil, nil, "de"])
+        #expect(outcome.languageDetection?.chunk == 1)
+    }
+
+    @Test
     func aLanguageTheRequestNamesIsAskedForFromTheStartWithFullConcurrency() async throws {
         let transcriber = LanguageDetectingTranscriber(detected: "de")
 
