@@ -24,6 +24,9 @@ package struct TranscriptStitcher: Sendable {
         package var mergeGapSeconds = 0.6
         /// Merging never makes a segment longer than this.
         package var maximumMergedSeconds = 30.0
+        /// A failed decode whose first eight words score this much on `wordAnomaly` is a hallucination. Over
+        /// chords the real model's guesses score 9 to 19; its words in speech score at most 1.
+        package var wordAnomalyThreshold = 3.0
 
         /// The defaults.
         package init() {}
@@ -183,6 +186,12 @@ package struct TranscriptStitcher: Sendable {
                 }
             }
             let fits = Double(collapsed.count) <= self.settings.maximumWordsPerSecond * speech
+            // Words the model barely believed, or timed as no voice says them: a guess at music that found words
+            // at a speaking pace, so the per-second rule above let it through.
+            if failed, let anomaly = Self.wordAnomaly(original), anomaly >= self.settings.wordAnomalyThreshold {
+                outcome.droppedHallucinations += 1
+                continue
+            }
             // Whisper's silence rule: the model judged the window silent and the decode failed. Or, with the
             // chunker's evidence standing in for the log-probability, too little speech near it to say these words:
             // tiny.en echoes the last sentence into the silence after it that way, scoring just above −1.
@@ -239,6 +248,25 @@ package struct TranscriptStitcher: Sendable {
             first = last + 1
         }
         return failed
+    }
+
+    /// How unlike speech a segment's first eight words are, as OpenAI's Whisper scores hallucinations near
+    /// silence: a point for each word the model gave less than 0.15 probability, and for each word that lasts under
+    /// 0.133 s or over 2 s a share growing with the distance. Nil without word probabilities.
+    package static func wordAnomaly(_ segment: TranscriptSegment) -> Double? {
+        guard let words = segment.words?.filter({ SilenceHallucinations.hasWords($0.word) }).prefix(8),
+            !words.isEmpty, words.allSatisfy({ $0.probability != nil })
+        else { return nil }
+        return words.reduce(0) { score, word in
+            let duration = word.end - word.start
+            var anomaly = (word.probability ?? 1) < 0.15 ? 1.0 : 0
+            if duration < 0.133 {
+                anomaly += (0.133 - duration) * 15
+            } else if duration > 2 {
+                anomaly += duration - 2
+            }
+            return score + anomaly
+        }
     }
 
     /// The segment with only the words whose midpoint satisfies `include`; nil when none is left.

@@ -282,6 +282,41 @@ struct TranscriptStitcherTests {
     }
 
     @Test
+    func aFailedDecodeOfImprobableMistimedWordsIsDroppedButPlainWordsStay() {
+        // Over chords the real tiny.en said this at a speaking pace (17 words in 9 s), its decode failed (−1.34),
+        // and its words were improbable and timed as no voice says them.
+        let guessed: [TranscriptWord] = [
+            ("I'm", 3.9, 5.3, 0.12), ("going", 5.3, 6.7, 0.13), ("to", 6.7, 6.78, 0.89), ("take", 6.78, 10.0, 0.07),
+            ("a", 10.0, 10.02, 0.15), ("look", 10.02, 11.8, 0.46), ("at", 11.8, 11.8, 0.04), ("it,", 11.8, 13.0, 0.2),
+        ].map { TranscriptWord(word: $0.0, start: $0.1, end: $0.2, probability: $0.3) }
+        // Speech the model was unsure of: the same failed score, words plausibly timed and believed.
+        let unsure: [TranscriptWord] = [
+            ("Bring", 20.0, 20.3, 0.6), ("the", 20.3, 20.45, 0.9), ("report", 20.45, 20.9, 0.4),
+            ("tomorrow.", 20.9, 21.5, 0.1),
+        ].map { TranscriptWord(word: $0.0, start: $0.1, end: $0.2, probability: $0.3) }
+        var music = TranscriptSegment(
+            id: 0, start: 3.9, end: 13, text: "I'm going to take a look at it,", words: guessed,
+            averageLogProbability: -1.34, noSpeechProbability: 0.5)
+        var speech = TranscriptSegment(
+            id: 1, start: 20, end: 21.5, text: "Bring the report tomorrow.", words: unsure,
+            averageLogProbability: -1.34, noSpeechProbability: 0.5)
+        let chunks = [self.chunk(0, 0, 30, [music, speech], speech: [3...13, 20...21.5])]
+
+        let outcome = TranscriptStitcher().stitch(chunks)
+
+        #expect(outcome.transcript.segments.map(\.text) == ["Bring the report tomorrow."])
+        #expect(outcome.droppedHallucinations == 1)
+        #expect((TranscriptStitcher.wordAnomaly(music) ?? 0) >= 9)
+        #expect((TranscriptStitcher.wordAnomaly(speech) ?? 9) <= 1)
+        // A decode that did not fail keeps its words however they are timed.
+        music.averageLogProbability = -0.4
+        speech.words = nil
+        #expect(TranscriptStitcher.wordAnomaly(speech) == nil)
+        let kept = TranscriptStitcher().stitch([self.chunk(0, 0, 30, [music], speech: [3...13])])
+        #expect(kept.droppedHallucinations == 0)
+    }
+
+    @Test
     func aSentenceSplitByABoundaryIsMerged() {
         let chunks = [
             self.chunk(0, 0, 29, [self.segment(20, 28.8, "the meeting will start")]),
