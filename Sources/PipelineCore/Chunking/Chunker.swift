@@ -1,9 +1,11 @@
 /// Cuts a stream of mono samples into chunks for transcription, at silences, as the samples arrive.
 ///
 /// Energy voice activity over 20 ms frames, with a threshold that adapts to the recording (``LevelHistogram``),
-/// marks speech. Whenever a window's worth of audio is buffered, the chunk is cut in the middle of the longest
-/// silence in the window's second half; short speech regions are therefore merged into full chunks rather than
-/// sent one by one. Only when that half has no silence at all is the cut blind, at the window's end, and the next
+/// marks speech. Whenever a window's worth of audio is buffered, the chunk is cut in the middle of the latest pause
+/// in the window's second half (a silence of at least `pauseSeconds`, as between sentences), or of its longest
+/// silence when it has no pause; speech regions are therefore packed into chunks as full as the window allows, as
+/// WhisperX packs them, rather than sent one by one (each request costs the provider a whole 30 s window however
+/// short it is). Only when that half has no silence at all is the cut blind, at the window's end, and the next
 /// chunk then starts `overlap` earlier so the stitcher can remove the words both chunks heard. A chunk with too
 /// little speech is marked silent and never sent. Offsets are sample counts. Decisions depend only on the samples,
 /// not on how they were split into blocks, so the same input always gives the same chunks (checkpoints rely on it).
@@ -20,17 +22,21 @@ package struct Chunker: Sendable {
         package var minimumSilenceSeconds: Double
         /// Chunks with less speech than this, in seconds, are silent.
         package var minimumSpeechSeconds: Double
+        /// A silence at least this long is a pause between sentences (Piper pauses for a comma about 0.3 s; cuts at
+        /// commas cost words on its recording): the latest one in reach is the cut.
+        package var pauseSeconds: Double
 
         /// Creates settings; the defaults suit Whisper (30 s windows).
         package init(
             sampleRate: Int = 16_000, windowSeconds: Double = 30, overlapSeconds: Double = 2.5,
-            minimumSilenceSeconds: Double = 0.06, minimumSpeechSeconds: Double = 0.25
+            minimumSilenceSeconds: Double = 0.06, minimumSpeechSeconds: Double = 0.25, pauseSeconds: Double = 0.5
         ) {
             self.sampleRate = sampleRate
             self.windowSeconds = windowSeconds
             self.overlapSeconds = overlapSeconds
             self.minimumSilenceSeconds = minimumSilenceSeconds
             self.minimumSpeechSeconds = minimumSpeechSeconds
+            self.pauseSeconds = pauseSeconds
         }
     }
 
@@ -40,6 +46,7 @@ package struct Chunker: Sendable {
     private let overlapFrames: Int
     private let minimumSilenceFrames: Int
     private let minimumSpeechFrames: Int
+    private let pauseFrames: Int
     private var histogram = LevelHistogram()
     /// Buffered samples, starting at `bufferStart` (always frame-aligned).
     private var buffer: [Float] = []
@@ -57,6 +64,7 @@ package struct Chunker: Sendable {
         self.overlapFrames = min(Int(settings.overlapSeconds * 50), self.windowFrames / 4)
         self.minimumSilenceFrames = max(Int((settings.minimumSilenceSeconds * 50).rounded(.up)), 1)
         self.minimumSpeechFrames = max(Int((settings.minimumSpeechSeconds * 50).rounded(.up)), 1)
+        self.pauseFrames = max(Int((settings.pauseSeconds * 50).rounded(.up)), self.minimumSilenceFrames)
     }
 
     /// Adds samples; returns the chunks they complete, in order.
@@ -105,7 +113,8 @@ package struct Chunker: Sendable {
     /// Cuts the first chunk off a full window.
     private mutating func cut() -> AudioChunk {
         let threshold = self.histogram.threshold
-        var best: (start: Int, length: Int)? = nil
+        var longest: (start: Int, length: Int)? = nil
+        var latestPause: (start: Int, length: Int)? = nil
         var runStart: Int? = nil
         for frame in (self.windowFrames / 2)...self.windowFrames {
             let silent = frame < self.windowFrames && self.levels[frame] <= threshold
@@ -116,13 +125,16 @@ package struct Chunker: Sendable {
             } else if let start = runStart {
                 let length = frame - start
                 // Ties go to the later silence: longer chunks, fewer requests.
-                if length >= self.minimumSilenceFrames && length >= (best?.length ?? 0) {
-                    best = (start, length)
+                if length >= self.minimumSilenceFrames && length >= (longest?.length ?? 0) {
+                    longest = (start, length)
+                }
+                if length >= self.pauseFrames {
+                    latestPause = (start, length)
                 }
                 runStart = nil
             }
         }
-        if let best {
+        if let best = latestPause ?? longest {
             let cutFrame = best.start + best.length / 2
             let chunk = self.makeChunk(frames: cutFrame, samples: cutFrame * self.frameSize, blind: false)
             self.dropFrames(cutFrame)

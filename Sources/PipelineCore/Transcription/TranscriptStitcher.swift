@@ -106,15 +106,26 @@ package struct TranscriptStitcher: Sendable {
     /// Moves a segment's start (and its first word's) that lies in a pause forward to where speech begins, as the
     /// chunker heard it: Whisper starts a sentence where the previous word ended, inside the pause, and starts a
     /// chunk's first words at its very beginning. Only within the first word (or the segment, without words).
+    ///
+    /// A first word that starts in the sound of the previous sentence's end and reaches across a pause (a silence
+    /// of at least `pauseSeconds`: no word holds one) was spoken after it, and starts where speech resumes.
     package static func snapStart(
-        of segment: inout TranscriptSegment, words: inout [TranscriptWord], toSpeechIn speech: [ClosedRange<Double>]
+        of segment: inout TranscriptSegment, words: inout [TranscriptWord], toSpeechIn speech: [ClosedRange<Double>],
+        pauseSeconds: Double = 0.25
     ) {
         let start = words.first?.start ?? segment.start
-        guard !speech.isEmpty, !speech.contains(where: { $0.contains(start) }),
-            let onset = speech.map(\.lowerBound).filter({ $0 > start }).min()
-        else { return }
         let limit = words.first?.end ?? segment.end
-        guard onset < limit else { return }
+        let onset: Double
+        if let current = speech.firstIndex(where: { $0.contains(start) }) {
+            let resumed = speech.indices.dropFirst(current + 1).last {
+                speech[$0].lowerBound < limit && speech[$0].lowerBound - speech[$0 - 1].upperBound >= pauseSeconds
+            }
+            guard !words.isEmpty, let resumed else { return }
+            onset = speech[resumed].lowerBound
+        } else {
+            guard let next = speech.map(\.lowerBound).filter({ $0 > start }).min(), next < limit else { return }
+            onset = next
+        }
         segment.start = max(segment.start, onset)
         if !words.isEmpty {
             words[0].start = onset

@@ -65,6 +65,20 @@ struct ChunkerTests {
     }
 
     @Test
+    func theCutIsAtTheLatestPauseOrWithoutOneAtTheLongestSilence() {
+        // A long silence at 16 s (1.5 s) and a pause between sentences at 27 s (0.6 s): the chunk runs to the pause.
+        let (paused, _) = Signals.make([.tone(16), .silence(1.5), .tone(9.5), .silence(0.6), .tone(10)])
+        // The same with only a comma's pause at 27 s (0.3 s, shorter than `pauseSeconds`): the longest silence wins.
+        let (breath, _) = Signals.make([.tone(16), .silence(1.5), .tone(9.5), .silence(0.3), .tone(10)])
+
+        let latest = self.chunks(paused)[0]
+        let longest = self.chunks(breath)[0]
+
+        #expect(abs(Double(latest.endSample) / 16_000 - 27.3) < 0.05, "cut in the middle of the pause at 27 s")
+        #expect(abs(Double(longest.endSample) / 16_000 - 16.75) < 0.05, "cut in the middle of the silence at 16 s")
+    }
+
+    @Test
     func withoutAnySilenceTheCutIsBlindAndTheNextChunkOverlaps() {
         let (samples, _) = Signals.make([.tone(70)])
 

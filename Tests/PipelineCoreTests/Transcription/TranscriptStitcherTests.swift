@@ -366,6 +366,17 @@ struct SegmentStartSnappingTests {
     }
 
     @Test
+    func aFirstWordReachingAcrossAPauseStartsWhereSpeechResumes() {
+        // Whisper began "The" at 47.8 s, in the last sound of the sentence before; speech resumed at 48.44 s.
+        let across = self.snapped(start: 47.8, firstWord: 47.8...48.66, speech: [45.5...47.9, 48.44...50.6])
+        #expect(across.segment == 48.44)
+        #expect(across.word == 48.44)
+        // A gap shorter than a pause is a stop consonant inside the word; without words nothing is known.
+        #expect(self.snapped(start: 47.8, firstWord: 47.8...48.66, speech: [45.5...47.9, 48.0...50.6]).segment == 47.8)
+        #expect(self.snapped(start: 47.8, firstWord: nil, speech: [45.5...47.9, 48.44...50.6]).segment == 47.8)
+    }
+
+    @Test
     func aStartInSpeechOrAnOnsetPastTheFirstWordStaysPut() {
         #expect(self.snapped(start: 2.5, firstWord: 2.5...3.0, speech: [2.1...5.0]).segment == 2.5)
         // The next onset is after the first word ends: that word was heard in what the chunker called a pause.
