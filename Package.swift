@@ -86,7 +86,9 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["audio-worker", "PipelineCore", "AudioMedia", "CurlHTTP", "SQLiteQueue", "TestSupport"],
+            dependencies: [
+                "audio-worker", "PipelineCore", "AudioMedia", "CurlHTTP", "SQLiteQueue", "NATSBackend", "TestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -67,8 +67,13 @@ extension JetStreamJobQueue {
     private func claimOrDispose(_ message: NATSHandle, owner: String) throws -> JobLease? {
         let body = NATSMessage.body(of: message.pointer)
         let (sequence, delivered) = try NATSMessage.metadata(of: message)
-        guard let work = try? JSONDecoder().decode(WorkMessage.self, from: body) else {
-            // A message that names no job can never run: stop it instead of redelivering it forever.
+        let work: WorkMessage
+        if let named = try? JSONDecoder().decode(WorkMessage.self, from: body) {
+            work = named
+        } else if let admitted = try self.admit(body, of: message, streamSequence: sequence) {
+            work = admitted
+        } else {
+            // A message that can never be a job is a dead letter: stop it instead of redelivering it forever.
             self.reply(.terminate, to: message, streamSequence: sequence)
             return nil
         }
@@ -208,7 +213,13 @@ extension JetStreamJobQueue {
                 let sequence = (object["stream_seq"] as? NSNumber)?.uint64Value,
                 let body = try self.connection.message(stream: self.settings.stream, sequence: sequence)
             else { continue }
-            if let work = try? JSONDecoder().decode(WorkMessage.self, from: body) {
+            // A producer's own message names no job: the job is the one whose lease came from it.
+            var work = try? JSONDecoder().decode(WorkMessage.self, from: body)
+            if work == nil {
+                work = try self.allRecords().first { $0.lease?.streamSequence == sequence && $0.job.status.isActive }
+                    .map { WorkMessage(jobID: $0.job.id, dispatch: $0.dispatch) }
+            }
+            if let work {
                 let deliveries = self.settings.maxDeliveries
                 _ = try self.modify(work.jobID) { record -> Bool in
                     guard record.dispatch == work.dispatch, record.job.status.isActive else { return false }

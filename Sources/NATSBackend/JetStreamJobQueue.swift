@@ -19,6 +19,8 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     let connection: NATSConnection
     let bucket: NATSBucket
     let defaultMaxAttempts: Int
+    /// Turns producers' own messages into jobs; without it they are dead letters.
+    let intake: JobIntake?
     let now: @Sendable () -> Date
     private let work: NATSSubscription
     let advisories: NATSSubscription
@@ -39,9 +41,10 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         var streamSequence: UInt64
     }
 
-    private init(settings: NATSSettings, visibility: Duration, maxAttempts: Int, now: @escaping @Sendable () -> Date)
-        throws(NATSError)
-    {
+    private init(
+        settings: NATSSettings, visibility: Duration, maxAttempts: Int, intake: JobIntake?,
+        now: @escaping @Sendable () -> Date
+    ) throws(NATSError) {
         let connection = try NATSConnection(settings: settings)
         try connection.ensureWorkQueueStream(
             name: settings.stream, subjects: NATSSettings.subjects, replicas: settings.replicas)
@@ -58,6 +61,7 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         self.settings = settings
         self.visibility = visibility
         self.defaultMaxAttempts = maxAttempts
+        self.intake = intake
         self.now = now
     }
 
@@ -72,14 +76,16 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     /// - Parameters:
     ///   - visibility: the consumer's AckWait: how long a lease lasts without a heartbeat.
     ///   - maxAttempts: attempts for jobs enqueued without their own.
+    ///   - intake: checks jobs that producers publish on the request subjects themselves; nil turns them away.
     ///   - now: stamps the records' times (a test passes its clock).
     package static func open(
-        settings: NATSSettings, visibility: Duration, maxAttempts: Int = 5,
+        settings: NATSSettings, visibility: Duration, maxAttempts: Int = 5, intake: JobIntake? = nil,
         now: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> JetStreamJobQueue {
         do {
             return try await runBlocking { _ in
-                try JetStreamJobQueue(settings: settings, visibility: visibility, maxAttempts: maxAttempts, now: now)
+                try JetStreamJobQueue(
+                    settings: settings, visibility: visibility, maxAttempts: maxAttempts, intake: intake, now: now)
             }
         } catch let error as NATSError {
             throw JobQueueError.storage(error.description)

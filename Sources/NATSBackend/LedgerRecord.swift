@@ -58,8 +58,12 @@ struct WorkMessage: Codable, Sendable, Equatable {
     }
 }
 
-/// The KV keys of the ledger: `job.<id>`, `key.<hex of idempotency key>`, `chunk.<id>.<hex of checkpoint key>`.
+/// The KV keys of the ledger: `job.<id>`, `key.<hex of idempotency key>`, `chunk.<id>.<hex of checkpoint key>`,
+/// `letter.<stream sequence>`.
 enum LedgerKey {
+    /// The dead letter of the message at `sequence`.
+    static func deadLetter(_ sequence: UInt64) -> String { "letter.\(sequence)" }
+
     /// The record of job `id`.
     static func job(_ id: String) -> String { "job.\(id)" }
 

@@ -52,3 +52,17 @@ enum NATSMessage {
         natsMsg_Destroy(message.pointer)
     }
 }
+
+extension NATSMessage {
+    /// The subject the message was published on.
+    static func subject(of message: NATSHandle) -> String {
+        natsMsg_GetSubject(message.pointer).map { String(cString: $0) } ?? ""
+    }
+
+    /// The first value of header `name`, or nil when the message has none.
+    static func header(_ name: String, of message: NATSHandle) -> String? {
+        var value: UnsafePointer<CChar>?
+        guard natsMsgHeader_Get(message.pointer, name, &value) == NATS_OK, let value else { return nil }
+        return String(cString: value)
+    }
+}

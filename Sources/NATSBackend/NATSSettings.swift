@@ -50,6 +50,11 @@ package struct NATSSettings: Sendable, Equatable {
         }
     }
 
+    /// The kind of jobs `subject` carries, or nil for another subject.
+    static func kind(forSubject subject: String) -> JobKind? {
+        JobKind.allCases.first { self.subject(for: $0) == subject }
+    }
+
     /// The subject that carries jobs of `kind`.
     static func subject(for kind: JobKind) -> String {
         switch kind {

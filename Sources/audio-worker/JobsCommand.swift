@@ -2,11 +2,12 @@ import Foundation
 import PipelineCore
 import SQLiteQueue
 
-/// `audio-worker jobs (list | show ID | retry ID | cancel ID)`.
+/// `audio-worker jobs (list | show ID | retry ID | cancel ID | dead-letters)`.
 enum JobsCommand: Command {
     static let name = "jobs"
-    static let summary = "list, show, retry or cancel jobs"
-    static let usage = "audio-worker jobs list [--status S] [--limit N] | show ID | retry ID | cancel ID"
+    static let summary = "list, show, retry or cancel jobs; list messages turned away"
+    static let usage =
+        "audio-worker jobs list [--status S] [--limit N] | show ID | retry ID | cancel ID | dead-letters [--limit N]"
     static let specification = CommandLineArguments.Specification(valueOptions: ["--status", "--limit"])
 
     static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
@@ -46,8 +47,16 @@ enum JobsCommand: Command {
                 try context.console.outputJSON(try await environment.control.retry(id: try id()), pretty: true)
             case "cancel":
                 try context.console.outputJSON(try await environment.control.cancel(id: try id()), pretty: true)
+            case "dead-letters":
+                guard let box = queue as? any DeadLetterBox else {
+                    throw UsageError(
+                        "the \(environment.configuration.worker.queue.backend.rawValue) queue takes no "
+                            + "producer messages, so it has no dead letters")
+                }
+                let limit = try arguments.integer("--limit", in: 1...1_000_000) ?? 100
+                try context.console.outputJSON(try await box.deadLetters(limit: limit), pretty: true)
             default:
-                throw UsageError("unknown jobs action '\(action)'; use list, show, retry or cancel")
+                throw UsageError("unknown jobs action '\(action)'; use list, show, retry, cancel or dead-letters")
             }
         } catch let error as JobQueueError {
             context.console.diagnostic("audio-worker jobs: \(error)")

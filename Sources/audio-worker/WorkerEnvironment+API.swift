@@ -41,10 +41,7 @@ extension WorkerEnvironment {
         settings.maxJSONBytes = max(4 << 20, min(settings.maxSpeechCharacters, 50_000_000) * 12 + (64 << 10))
         let storage = self.configuration.worker.storage
         settings.speechPrefix = storage.speechPrefix + "api/"
-        settings.jobDefaults = JobSubmission.Defaults(
-            formats: self.configuration.worker.transcription.formats,
-            speechFormat: self.configuration.worker.speech.format, transcriptPrefix: storage.transcriptPrefix,
-            speechPrefix: storage.speechPrefix)
+        settings.jobDefaults = Self.jobDefaults(self.configuration)
         let queue = self.queue.base
         let metrics = self.metrics
         let gateway = self.pipelines.gateway

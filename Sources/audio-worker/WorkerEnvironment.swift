@@ -72,12 +72,23 @@ struct WorkerEnvironment: Sendable {
                     message: "[queue] backend is jetstream but NATS_URL is not set (e.g. nats://127.0.0.1:4222)")
             }
             settings.replicas = configuration.worker.queue.replicas
+            // Producers may publish JSON jobs on the request subjects themselves, held to the HTTP API's rules.
+            let intake = JobIntake(
+                defaults: Self.jobDefaults(configuration), requests: JobRequests(configuration: configuration))
             let queue = try await JetStreamJobQueue.open(
-                settings: settings, visibility: worker.lease, maxAttempts: worker.maxAttempts)
+                settings: settings, visibility: worker.lease, maxAttempts: worker.maxAttempts, intake: intake)
             return JobStore(
                 base: queue, watchChanges: { queue.watchChanges() },
                 repair: { try await queue.republishUnsent(olderThan: .seconds(30)) })
         }
+    }
+
+    /// What a network submission (`POST /v1/jobs`, a JSON job on NATS) leaves out, from the configuration.
+    static func jobDefaults(_ configuration: Configuration) -> JobSubmission.Defaults {
+        let storage = configuration.worker.storage
+        return JobSubmission.Defaults(
+            formats: configuration.worker.transcription.formats, speechFormat: configuration.worker.speech.format,
+            transcriptPrefix: storage.transcriptPrefix, speechPrefix: storage.speechPrefix)
     }
 
     /// Publishes what crashed enqueues left unpublished, where the backend can tell; logged, never fatal (the next

@@ -4,6 +4,8 @@ import PipelineCore
 import TestSupport
 import Testing
 
+@testable import NATSBackend
+
 /// `enqueue`, `serve`, and `jobs` with `AUDIO_WORKER_QUEUE=jetstream`, as processes against a real nats-server.
 @Suite(.serialized)
 struct JetStreamWorkerTests {
@@ -124,6 +126,49 @@ struct JetStreamWorkerTests {
         #expect(completions.count == 10)
         #expect(Set(completions) == ids, "every job completed exactly once across both workers")
         #expect(workers.allSatisfy { worker in worker.records.contains { $0["msg"] as? String == "job succeeded" } })
+    }
+
+    @Test
+    func aJobAProducerPublishesOnTheSubjectIsWorkedAndJunkBecomesADeadLetter() async throws {
+        let nats = try await NATSServer.start()
+        defer { nats.stop() }
+        let server = try await SpeechServer.start(["--echo", "--no-preload"])
+        defer { server.stop() }
+        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
+        defer { sandbox.remove() }
+        let cluster = Cluster(sandbox: sandbox, nats: nats)
+        let inputs = URL(fileURLWithPath: sandbox.data + "/store/assets/inputs")
+        try FileManager.default.createDirectory(at: inputs, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: WorkerProcess.fixtureURL("speech.wav"), to: inputs.appendingPathComponent("speech.wav"))
+
+        // A producer such as pmoves-yt publishes JSON jobs itself, with no CLI or HTTP in between.
+        let producer = try await JetStreamJobQueue.open(settings: NATSSettings(url: nats.url), visibility: .seconds(30))
+        let job =
+            #"{"transcription": {"bucket": "assets", "key": "inputs/speech.wav", "formats": ["json", "srt"]},"#
+            + #" "idempotency_key": "yt:demo"}"#
+        try await producer.blocking { _ in
+            _ = try producer.connection.publish(Data(job.utf8), to: NATSSettings.subjects[0], messageID: "p-1")
+            _ = try producer.connection.publish(
+                Data(#"{"transcription": {"key": "../../etc/passwd"}}"#.utf8), to: NATSSettings.subjects[0],
+                messageID: "p-2")
+        }
+
+        let worker = try cluster.serve(["serve", "--drain", "--log", "json"])
+        defer { worker.stop() }
+        #expect(try await worker.wait(seconds: 120) == 0)
+
+        let jobs = try await cluster.jobs()
+        #expect(jobs.count == 1, "one job, from the good message")
+        #expect(jobs.first?["status"] as? String == "succeeded")
+        #expect(jobs.first?["idempotency_key"] as? String == "yt:demo")
+        #expect((jobs.first?["outputs"] as? [String] ?? []).contains { $0.hasSuffix(".srt") })
+        let listed = try await cluster.run(["jobs", "dead-letters"])
+        let letters = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(letters.count == 1)
+        let reason = letters.first?["reason"] as? String ?? ""
+        #expect(reason.contains("key"), "\(letters)")
+        #expect(letters.first?["subject"] as? String == NATSSettings.subjects[0])
     }
 
     @Test
