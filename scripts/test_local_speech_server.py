@@ -456,6 +456,16 @@ class RecognitionTests(RealServerCase):
         self.assertEqual(len(set(results)), 1, results)
 
 
+class LongPromptTests(RealServerCase):
+    def test_the_longest_prompt_fits_beside_the_token_limit(self):
+        # faster-whisper keeps the last 223 tokens of a prompt; with the per-window token limit it must still fit in
+        # Whisper's 448-token context, or the model refuses the request.
+        prompt = " ".join("word%d" % i for i in range(400))
+        out = self.verbose(RecognitionTests.fixture, fields=[("prompt", prompt)])
+        rate = wer(FIXTURE_TEXT, out["text"])
+        self.assertLessEqual(rate, 0.2, "WER %.3f: %r" % (rate, out["text"]))
+
+
 class SpeechTests(RealServerCase):
     def test_piper_speech_is_heard_back_word_for_word(self):
         resp, wav = self.speak(THREE_SENTENCES)
@@ -973,7 +983,7 @@ class RecognizerOptionTests(unittest.TestCase):
         audio, options = rec.model.calls[0]
         self.assertEqual(list(audio), [0.0, 0.5, -1.0])
         self.assertEqual(options, {"language": "en", "initial_prompt": "Glossary: PMOVES.", "word_timestamps": True,
-                                   "vad_filter": True, "temperature": 0.4})
+                                   "vad_filter": True, "temperature": 0.4, "max_new_tokens": 220})
         # Times are clamped to the 3-sample upload.
         self.assertEqual((tr.segments[0].end, tr.words()[0].start, tr.words()[0].end), (3 / 16000,) * 3)
 
@@ -983,7 +993,7 @@ class RecognizerOptionTests(unittest.TestCase):
         _, options = rec.model.calls[0]
         # No temperature: faster-whisper's fallback schedule from 0, as OpenAI's temperature 0 means.
         self.assertEqual(options, {"language": None, "initial_prompt": None, "word_timestamps": False,
-                                   "vad_filter": False})
+                                   "vad_filter": False, "max_new_tokens": 220})
 
 
 class EnginePoolTests(unittest.TestCase):

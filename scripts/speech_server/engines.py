@@ -24,10 +24,12 @@ from .errors import ApiError, log
 from .formats import Segment, Transcript, Word
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-# CTranslate2's OpenMP threads (libgomp, which reads this when it loads) and onnxruntime's pool spin while they
-# wait for work by default. The engines share two cores with the worker that calls them, so they sleep instead:
-# on this machine under load that made a transcription faster, not slower.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# CTranslate2's OpenMP threads (libgomp) are left to its default: spin briefly between parallel regions, then sleep.
+# OMP_WAIT_POLICY=PASSIVE (never spin) made the 11.6 min benchmark recording take 50.8 s in place of 45.0 s.
+
+# Tokens decoded per window at most (see WhisperRecognizer.transcribe): OpenAI's 224, less room for the longest
+# prompt faster-whisper builds (223 tokens of prompt and up to 5 special ones) within Whisper's 448-token context.
+MAX_NEW_TOKENS = 220
 
 # What the engines need importable; checked at start so that a missing package is a clear message, not a 500.
 ENGINE_MODULES = ("numpy", "faster_whisper", "ctranslate2", "piper", "onnxruntime")
@@ -86,6 +88,10 @@ class WhisperRecognizer:
         # and rise when a decode fails the thresholds", which is faster-whisper's default schedule.
         if request.temperature:
             options["temperature"] = request.temperature
+        # OpenAI's Whisper samples at most n_text_ctx // 2 = 224 tokens per 30 s window; faster-whisper allows 448.
+        # A beam that loops runs to the limit before the fallback rejects it: one such window of the benchmark
+        # recording took 5.1 s at 448 and 1.8 s at 224, with the same 104 tokens of text in the end.
+        options["max_new_tokens"] = MAX_NEW_TOKENS
         try:
             segments, info = self.model.transcribe(
                 audio, language=request.language, initial_prompt=request.prompt or None,
