@@ -66,7 +66,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AudioMediaTests",
-            dependencies: ["AudioMedia", "PipelineCore"],
+            dependencies: ["AudioMedia", "PipelineCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -34,19 +34,26 @@ struct DecodePipeline: ~Copyable {
             try InputFile(path: path, limits: options.limits)
         }
         let index = try Self.selectStream(of: input, path: name)
-        let decoder = try Self.openDecoder(input: input, streamIndex: index, path: name)
-        let packet = try Self.mapErrors(name) { () throws(FFmpegError) in try Packet() }
-        let frame = try Self.mapErrors(name) { () throws(FFmpegError) in try Frame() }
         let stream = input.streams[Int(index)]!
         let parameters = stream.pointee.codecpar.pointee
         var duration: Double? = nil
         if stream.pointee.duration != cffmpeg_nopts_value() && stream.pointee.duration > 0 {
             duration = Double(stream.pointee.duration) * av_q2d(stream.pointee.time_base)
         }
+        let declared = Declared(
+            sampleRate: Int(parameters.sample_rate), channels: Int(parameters.ch_layout.nb_channels),
+            duration: duration ?? input.duration, streams: input.streams.count,
+            guessed: input.durationIsGuessed)
+        // The longer of the stream's and the container's claims is checked: either may be the one that lies.
+        var claimed = declared
+        claimed.duration = [duration, input.duration].compactMap { $0 }.max()
+        try claimed.check(against: options.limits, input: name)
+        let decoder = try Self.openDecoder(input: input, streamIndex: index, path: name)
+        let packet = try Self.mapErrors(name) { () throws(FFmpegError) in try Packet() }
+        let frame = try Self.mapErrors(name) { () throws(FFmpegError) in try Frame() }
         self.source = SourceInfo(
             input: name, format: input.formatName, streamIndex: Int(index), codec: decoder.codecName,
-            sampleRate: Int(parameters.sample_rate), channels: Int(parameters.ch_layout.nb_channels),
-            estimatedDuration: duration ?? input.duration)
+            sampleRate: declared.sampleRate, channels: declared.channels, estimatedDuration: declared.duration)
         self.input = input
         self.decoder = decoder
         self.packet = packet
@@ -269,5 +276,46 @@ struct DecodePipeline: ~Copyable {
             failure.reason = "too many corrupt packets in a row (\(error.message))"
         }
         return failure
+    }
+}
+
+/// What a container declares about itself and its audio stream, checked against the limits before anything is
+/// decoded: a header that lies (a rate of 1 Hz, 65,535 channels, a duration of years) is bad input at once, not
+/// hours of decoding and provider requests.
+private struct Declared {
+    var sampleRate: Int
+    var channels: Int
+    var duration: Double?
+    var streams: Int
+    /// Whether the durations are only guessed from the bit rate (FFmpeg then fills the stream's from it too).
+    var guessed: Bool
+
+    /// Throws the first limit the declaration breaks. A duration guessed from the bit rate may be off by a few
+    /// times, so only twice the limit refuses it; decoding checks the real length as it goes.
+    func check(against limits: MediaLimits, input: String) throws(MediaError) {
+        if self.streams > limits.maxStreams {
+            throw MediaError(
+                .limitExceeded, input: input,
+                reason: "the file declares \(self.streams) streams; at most \(limits.maxStreams) are read")
+        }
+        if !limits.sampleRates.contains(self.sampleRate) {
+            throw MediaError(
+                .corruptData, input: input,
+                reason: "the audio stream declares a sample rate of \(self.sampleRate) Hz, outside the plausible "
+                    + "\(limits.sampleRates.lowerBound)...\(limits.sampleRates.upperBound) Hz")
+        }
+        if self.channels < 1 || self.channels > limits.maxChannels {
+            throw MediaError(
+                .corruptData, input: input,
+                reason: "the audio stream declares \(self.channels) channels; 1 to \(limits.maxChannels) are plausible")
+        }
+        if let declared = self.duration, let maxSeconds = limits.maxDecodedSeconds,
+            declared > maxSeconds * (self.guessed ? 2 : 1)
+        {
+            throw MediaError(
+                .limitExceeded, input: input,
+                reason: "the file declares \(Int(declared.rounded())) s of audio, over the limit of "
+                    + "\(Int(maxSeconds.rounded())) s")
+        }
     }
 }

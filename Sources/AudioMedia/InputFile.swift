@@ -55,6 +55,11 @@ struct InputFile: ~Copyable {
         return Double(duration) / Double(AV_TIME_BASE)
     }
 
+    /// Whether ``duration`` is only guessed from the bit rate (MP3 without a header, ...), and may be far off.
+    var durationIsGuessed: Bool {
+        self.context.pointee.duration_estimation_method == AVFMT_DURATION_FROM_BITRATE
+    }
+
     /// The streams, in container order.
     var streams: UnsafeBufferPointer<UnsafeMutablePointer<AVStream>?> {
         UnsafeBufferPointer(start: self.context.pointee.streams, count: Int(self.context.pointee.nb_streams))

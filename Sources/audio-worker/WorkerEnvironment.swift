@@ -18,6 +18,8 @@ struct WorkerEnvironment: Sendable {
     let requests: JobRequests
     let metrics: Metrics
     let liveAudio: LiveAudio
+    /// What jobs may send to providers; the hourly cloud allowances are shared by every job of the process.
+    let budgets: JobExecutor.Budgets
 
     /// The queue and ledger of one backend, with what only that backend offers.
     struct JobStore: Sendable {
@@ -53,7 +55,8 @@ struct WorkerEnvironment: Sendable {
             configuration: configuration, dataDirectory: directory, queue: queue,
             storage: try Self.storage(configuration, dataDirectory: directory),
             pipelines: Pipelines(configuration: configuration, metrics: metrics), events: JobEvents(),
-            requests: JobRequests(configuration: configuration), metrics: metrics, liveAudio: LiveAudio())
+            requests: JobRequests(configuration: configuration), metrics: metrics, liveAudio: LiveAudio(),
+            budgets: Self.budgets(configuration.worker.budget))
     }
 
     /// The configured queue and ledger: SQLite under the data directory, or JetStream on `NATS_URL`.
@@ -81,6 +84,15 @@ struct WorkerEnvironment: Sendable {
                 base: queue, watchChanges: { queue.watchChanges() },
                 repair: { try await queue.republishUnsent(olderThan: .seconds(30)) })
         }
+    }
+
+    /// The job budgets of `[budget]`.
+    static func budgets(_ budget: WorkerConfig.Budget) -> JobExecutor.Budgets {
+        JobExecutor.Budgets(
+            multiple: budget.maxSentMultiple, cloudAudioSecondsPerJob: budget.cloudAudioSecondsPerJob,
+            cloudCharactersPerJob: budget.cloudCharactersPerJob,
+            cloudAudioPerHour: budget.cloudAudioSecondsPerHour.map { CloudAllowance(perHour: $0) },
+            cloudCharactersPerHour: budget.cloudCharactersPerHour.map { CloudAllowance(perHour: $0) })
     }
 
     /// What a network submission (`POST /v1/jobs`, a JSON job on NATS) leaves out, from the configuration.
@@ -168,7 +180,7 @@ struct WorkerEnvironment: Sendable {
                 },
                 speech: { function, voice, rate, speed in
                     try pipelines.speech(function: function, voice: voice, sampleRate: rate, speed: speed)
-                }), liveAudio: self.liveAudio)
+                }), liveAudio: self.liveAudio, budgets: self.budgets)
     }
 
     /// A worker over this environment's queue.

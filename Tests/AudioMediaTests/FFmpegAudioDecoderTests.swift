@@ -1,6 +1,7 @@
 import AudioMedia
 import Foundation
 import PipelineCore
+import TestSupport
 import Testing
 
 struct FFmpegAudioDecoderTests {
@@ -137,15 +138,45 @@ struct FFmpegAudioDecoderTests {
     }
 
     @Test
-    func decodedDurationLimitIsEnforced() async throws {
-        let options = DecodeOptions(limits: MediaLimits(maxDecodedSeconds: 3))
+    func aHeaderThatDeclaresTheImplausibleIsRefusedBeforeAnythingIsDecoded() async throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        for variant in try LyingMedia.variants(fixtures: Fixtures.audio(""), into: directory) {
+            var opened: DecodedAudio?
+            let error = await #expect(throws: MediaError.self, "\(variant.name)") {
+                opened = try await self.decoder.open(variant.file, options: DecodeOptions())
+            }
+            #expect(opened == nil, "\(variant.name): refused at open, before a block is decoded")
+            #expect(error?.isPermanent == true, "\(variant.name)")
+            #expect(error?.reason.contains(variant.reason) == true, "\(variant.name): \(error?.reason ?? "")")
+        }
+    }
+
+    @Test
+    func aDeclaredDurationOverTheLimitIsRefusedAndOneUnderItDecodes() async throws {
+        let over = await #expect(throws: MediaError.self) {
+            _ = try await self.decoder.open(
+                Fixtures.audio("speech.wav"), options: DecodeOptions(limits: MediaLimits(maxDecodedSeconds: 10)))
+        }
+        #expect(over?.kind == .limitExceeded)
+        #expect(over?.reason == "the file declares 11 s of audio, over the limit of 10 s")
+        let (samples, _) = try await self.decodeAll(
+            Fixtures.audio("speech.wav"), options: DecodeOptions(limits: MediaLimits(maxDecodedSeconds: 11)))
+        #expect(samples.count == 168_400)
+    }
+
+    @Test
+    func decodedDurationLimitIsEnforcedAsDecodingGoes() async throws {
+        // This MP3's 14.8 s are guessed from its bit rate, under twice the limit, so it opens; it holds 12.6 s.
+        let options = DecodeOptions(limits: MediaLimits(maxDecodedSeconds: 8))
 
         let error = await #expect(throws: MediaError.self) {
-            _ = try await self.decodeAll(Fixtures.audio("speech.mp3"), options: options)
+            _ = try await self.decodeAll(Fixtures.audio("rate-change.mp3"), options: options)
         }
 
         #expect(error?.kind == .limitExceeded)
-        #expect(error?.reason.contains("limit of 3 s") == true)
+        #expect(error?.reason == "decoded audio is longer than the limit of 8 s")
     }
 
     @Test

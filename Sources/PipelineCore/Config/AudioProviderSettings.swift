@@ -3,7 +3,7 @@ package struct AudioProviderSettings: Sendable, Equatable {
     /// The keys `[models.M.providers.P]` may have in the worker's file, besides the gateway's own.
     static let keys: Set<String> = [
         "path", "upload_format", "max_upload_mb", "max_chunk_s", "voice", "voices", "response_format",
-        "sample_rate", "max_input_chars", "speed", "max_concurrency",
+        "sample_rate", "max_input_chars", "speed", "max_concurrency", "cloud",
     ]
 
     /// Requests in flight at once for a provider whose `max_concurrency` is not set.
@@ -32,14 +32,17 @@ package struct AudioProviderSettings: Sendable, Equatable {
     package var speed: Double?
     /// Requests in flight at once, across the process (an adaptive limit may hold fewer); nil for the default.
     package var maxConcurrency: Int?
+    /// Whether the provider bills (counts against `[budget]`'s cloud caps); nil to judge by its `api_base`.
+    package var cloud: Bool?
 
     /// Creates settings.
     package init(
         path: String? = nil, uploadFormat: String? = nil, maxUploadBytes: Int? = nil, maxChunkSeconds: Double? = nil,
         voice: String? = nil, voices: [String: String] = [:], responseFormat: String? = nil, sampleRate: Int? = nil,
-        maxInputCharacters: Int? = nil, speed: Double? = nil, maxConcurrency: Int? = nil
+        maxInputCharacters: Int? = nil, speed: Double? = nil, maxConcurrency: Int? = nil, cloud: Bool? = nil
     ) {
         self.maxConcurrency = maxConcurrency
+        self.cloud = cloud
         self.path = path
         self.uploadFormat = uploadFormat
         self.maxUploadBytes = maxUploadBytes
@@ -83,7 +86,7 @@ package struct AudioProviderSettings: Sendable, Equatable {
             sampleRate: try table.integer("sample_rate", in: 8000...192_000),
             maxInputCharacters: try table.integer("max_input_chars", in: 16...1_000_000),
             speed: try table.number("speed", in: 0.25...4),
-            maxConcurrency: try table.integer("max_concurrency", in: 1...1024))
+            maxConcurrency: try table.integer("max_concurrency", in: 1...1024), cloud: try table.bool("cloud"))
     }
 
     /// These settings with every value set in `other` taking precedence.
@@ -96,6 +99,6 @@ package struct AudioProviderSettings: Sendable, Equatable {
             responseFormat: other.responseFormat ?? self.responseFormat,
             sampleRate: other.sampleRate ?? self.sampleRate,
             maxInputCharacters: other.maxInputCharacters ?? self.maxInputCharacters, speed: other.speed ?? self.speed,
-            maxConcurrency: other.maxConcurrency ?? self.maxConcurrency)
+            maxConcurrency: other.maxConcurrency ?? self.maxConcurrency, cloud: other.cloud ?? self.cloud)
     }
 }

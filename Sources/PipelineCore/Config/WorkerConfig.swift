@@ -125,6 +125,23 @@ package struct WorkerConfig: Sendable, Equatable {
         package var limits = MediaLimits()
     }
 
+    /// What a job may send to providers (`[budget]`); see ``ProviderBudget``.
+    package struct Budget: Sendable, Equatable {
+        /// The built-in defaults.
+        package init() {}
+
+        /// A job may send its audio (or text) this many times over, retries and fallbacks included.
+        package var maxSentMultiple = 4.0
+        /// Seconds of audio one job may send to billing providers; nil for no cap.
+        package var cloudAudioSecondsPerJob: Double?
+        /// Seconds of audio the worker may send to billing providers within any hour; nil for no cap.
+        package var cloudAudioSecondsPerHour: Double?
+        /// Characters one speech job may send to billing providers; nil for no cap.
+        package var cloudCharactersPerJob: Double?
+        /// Characters the worker may send to billing providers within any hour; nil for no cap.
+        package var cloudCharactersPerHour: Double?
+    }
+
     /// Transcription defaults (`[transcription]`).
     package struct Transcription: Sendable, Equatable {
         /// The built-in defaults.
@@ -196,6 +213,8 @@ package struct WorkerConfig: Sendable, Equatable {
     package var worker = Worker()
     /// `[media]`.
     package var media = Media()
+    /// `[budget]`.
+    package var budget = Budget()
     /// `[transcription]`.
     package var transcription = Transcription()
     /// `[speech]`.
@@ -220,8 +239,8 @@ package struct WorkerConfig: Sendable, Equatable {
     package init(_ root: ConfigTable) throws(ConfigError) {
         try root.rejectUnknownKeys(
             allowing: [
-                "gateway_config", "worker", "queue", "media", "transcription", "speech", "gateway", "storage", "http",
-                "models", "functions",
+                "gateway_config", "worker", "queue", "media", "budget", "transcription", "speech", "gateway", "storage",
+                "http", "models", "functions",
             ])
         self.gatewayConfig = try root.string("gateway_config")
         if let table = try root.table("worker") {
@@ -232,6 +251,9 @@ package struct WorkerConfig: Sendable, Equatable {
         }
         if let table = try root.table("media") {
             try self.readMedia(table)
+        }
+        if let table = try root.table("budget") {
+            try self.readBudget(table)
         }
         if let table = try root.table("transcription") {
             try self.readTranscription(table)
@@ -409,7 +431,9 @@ package struct WorkerConfig: Sendable, Equatable {
     }
 
     private mutating func readMedia(_ table: ConfigTable) throws(ConfigError) {
-        try table.rejectUnknownKeys(allowing: ["sample_rate", "max_input_mb", "max_duration_s"])
+        try table.rejectUnknownKeys(allowing: [
+            "sample_rate", "max_input_mb", "max_duration_s", "max_channels", "max_streams",
+        ])
         self.media.sampleRate = try table.integer("sample_rate", in: 8000...48_000) ?? self.media.sampleRate
         if let megabytes = try table.number("max_input_mb", in: 0.001...10_000_000) {
             self.media.limits.maxInputBytes = Int64(megabytes * 1_048_576)
@@ -417,6 +441,20 @@ package struct WorkerConfig: Sendable, Equatable {
         if let seconds = try table.number("max_duration_s", in: 1...10_000_000) {
             self.media.limits.maxDecodedSeconds = seconds
         }
+        self.media.limits.maxChannels = try table.integer("max_channels", in: 1...1024) ?? self.media.limits.maxChannels
+        self.media.limits.maxStreams = try table.integer("max_streams", in: 1...100_000) ?? self.media.limits.maxStreams
+    }
+
+    private mutating func readBudget(_ table: ConfigTable) throws(ConfigError) {
+        try table.rejectUnknownKeys(allowing: [
+            "max_sent_multiple", "cloud_audio_s_per_job", "cloud_audio_s_per_hour", "cloud_chars_per_job",
+            "cloud_chars_per_hour",
+        ])
+        self.budget.maxSentMultiple = try table.number("max_sent_multiple", in: 1...100) ?? self.budget.maxSentMultiple
+        self.budget.cloudAudioSecondsPerJob = try table.number("cloud_audio_s_per_job", in: 0...100_000_000)
+        self.budget.cloudAudioSecondsPerHour = try table.number("cloud_audio_s_per_hour", in: 0...100_000_000)
+        self.budget.cloudCharactersPerJob = try table.number("cloud_chars_per_job", in: 0...1_000_000_000)
+        self.budget.cloudCharactersPerHour = try table.number("cloud_chars_per_hour", in: 0...1_000_000_000)
     }
 
     private mutating func readTranscription(_ table: ConfigTable) throws(ConfigError) {

@@ -69,7 +69,8 @@ package struct AudioGateway: Sendable {
                     return RouteProvider(
                         model: provider.model, name: provider.name, client: client,
                         skipReason: provider.skipReason ?? (client == nil ? "no endpoint" : nil),
-                        maxConcurrency: provider.settings.maxConcurrency ?? AudioProviderSettings.defaultMaxConcurrency)
+                        maxConcurrency: provider.settings.maxConcurrency ?? AudioProviderSettings.defaultMaxConcurrency,
+                        isCloud: provider.settings.cloud ?? ProviderBudget.isCloud(apiBase: provider.apiBase))
                 })
         }
         let functionRoute = FunctionRoute<Client>(

@@ -102,6 +102,37 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                         record(variant, provider, .skipped, error: "circuit open after repeated failures")
                         continue
                     }
+                    // Last, the job's budget: what it has left is what it is when the request goes.
+                    if let budget = ProviderBudget.current {
+                        let decision = budget.decide(work ?? audioSeconds ?? 0, cloud: provider.isCloud)
+                        if decision != .send {
+                            self.limiter.release(provider.key, .neutral)
+                            self.breaker.releaseTrial(provider.key)
+                        }
+                        switch decision {
+                        case .send:
+                            break
+                        case .skip(let reason):
+                            record(variant, provider, .skipped, error: reason)
+                            excluded.insert(provider.key)
+                            continue
+                        case .stop(let reason):
+                            record(variant, provider, .skipped, error: reason)
+                            self.metrics?.increment(
+                                "audio_worker_budget_stops_total", ["function": self.route.function],
+                                help: "Jobs stopped because their provider budget was spent.")
+                            throw GatewayError(
+                                function: self.route.function, reason: .budgetSpent(reason), attempts: attempts)
+                        }
+                        self.metrics?.increment(
+                            "audio_worker_provider_work_sent_total",
+                            [
+                                "function": self.route.function, "unit": budget.unit.rawValue,
+                                "cloud": provider.isCloud ? "true" : "false",
+                            ], by: work ?? audioSeconds ?? 0,
+                            help: "Work sent to providers under a job budget (seconds of audio, characters), failed "
+                                + "attempts included.")
+                    }
                     anyCalled = true
                     let start = self.clock.now
                     do {

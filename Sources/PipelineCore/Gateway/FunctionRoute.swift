@@ -96,12 +96,15 @@ package struct RouteProvider<Client: Sendable>: Sendable {
     package var skipReason: String?
     /// Requests it may have in flight at once, across the process (`max_concurrency`).
     package var maxConcurrency: Int
+    /// Whether it bills: what it is sent counts against the cloud caps of ``ProviderBudget``.
+    package var isCloud: Bool
 
     /// Creates a provider.
     package init(
         model: String, name: String, client: Client?, skipReason: String? = nil,
-        maxConcurrency: Int = AudioProviderSettings.defaultMaxConcurrency
+        maxConcurrency: Int = AudioProviderSettings.defaultMaxConcurrency, isCloud: Bool = false
     ) {
+        self.isCloud = isCloud
         self.model = model
         self.name = name
         self.client = client

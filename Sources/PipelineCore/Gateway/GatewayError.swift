@@ -8,6 +8,8 @@ package struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible
         case rejected(String)
         /// The function has no usable provider at all.
         case noProviders
+        /// The job's ``ProviderBudget`` allows nothing more to be sent.
+        case budgetSpent(String)
     }
 
     /// The gateway function.
@@ -24,10 +26,12 @@ package struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible
         self.attempts = attempts
     }
 
-    /// Whether the input itself was refused, so retrying the job cannot help.
+    /// Whether retrying the job cannot help: the input itself was refused, or the job spent its budget.
     package var isPermanent: Bool {
-        if case .rejected = self.reason { return true }
-        return false
+        switch self.reason {
+        case .rejected, .budgetSpent: true
+        case .exhausted, .noProviders: false
+        }
     }
 
     package var description: String {
@@ -40,6 +44,8 @@ package struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible
         case .noProviders:
             let skipped = self.attempts.map(\.summary).joined(separator: "; ")
             return "\(self.function) has no usable provider" + (skipped.isEmpty ? "" : ": \(skipped)")
+        case .budgetSpent(let message):
+            return "\(self.function): \(message)"
         }
     }
 }

@@ -41,8 +41,50 @@ package struct JobExecutor: Sendable {
         }
     }
 
+    /// What jobs may send to providers (``ProviderBudget``), from `[budget]`.
+    package struct Budgets: Sendable {
+        /// A job may send its audio (or text) this many times over, retries and fallbacks included.
+        package var multiple: Double
+        /// Seconds of audio one job may send to billing providers; nil for no cap.
+        package var cloudAudioSecondsPerJob: Double?
+        /// Characters of text one job may send to billing providers; nil for no cap.
+        package var cloudCharactersPerJob: Double?
+        /// The worker's hourly cap on audio seconds sent to billing providers.
+        package var cloudAudioPerHour: CloudAllowance?
+        /// The worker's hourly cap on characters sent to billing providers.
+        package var cloudCharactersPerHour: CloudAllowance?
+
+        /// Creates budgets; the default lets a job send its work four times over, with no cloud caps.
+        package init(
+            multiple: Double = 4, cloudAudioSecondsPerJob: Double? = nil, cloudCharactersPerJob: Double? = nil,
+            cloudAudioPerHour: CloudAllowance? = nil, cloudCharactersPerHour: CloudAllowance? = nil
+        ) {
+            self.multiple = multiple
+            self.cloudAudioSecondsPerJob = cloudAudioSecondsPerJob
+            self.cloudCharactersPerJob = cloudCharactersPerJob
+            self.cloudAudioPerHour = cloudAudioPerHour
+            self.cloudCharactersPerHour = cloudCharactersPerHour
+        }
+
+        /// A job's budget in `unit`, continuing from what its earlier attempts sent (in `checkpoints`).
+        func budget(_ unit: ProviderBudget.Unit, checkpoints: [String: Data]) -> ProviderBudget {
+            let previous = checkpoints[JobExecutor.spendKey].flatMap {
+                try? JSONDecoder().decode(ProviderBudget.Spend.self, from: $0)
+            }
+            return ProviderBudget(
+                unit: unit, multiple: self.multiple,
+                cloudPerJob: unit == .audioSeconds ? self.cloudAudioSecondsPerJob : self.cloudCharactersPerJob,
+                hourly: unit == .audioSeconds ? self.cloudAudioPerHour : self.cloudCharactersPerHour,
+                previous: previous?.unit == unit ? previous : nil)
+        }
+    }
+
+    /// The checkpoint key of what a job has sent to providers, kept across its attempts.
+    package static let spendKey = "provider-spend"
+
     private let storage: any ObjectStorage
     private let defaultBucket: String
+    private let budgets: Budgets
     private let requests: JobRequests
     private let encoder: any AudioEncoding
     private let pipelines: Pipelines
@@ -53,8 +95,10 @@ package struct JobExecutor: Sendable {
     /// speech is also handed to `liveAudio`'s listeners as it is written.
     package init(
         storage: any ObjectStorage, defaultBucket: String, requests: JobRequests, encoder: any AudioEncoding,
-        pipelines: Pipelines, scratch: URL = FileManager.default.temporaryDirectory, liveAudio: LiveAudio? = nil
+        pipelines: Pipelines, scratch: URL = FileManager.default.temporaryDirectory, liveAudio: LiveAudio? = nil,
+        budgets: Budgets = Budgets()
     ) {
+        self.budgets = budgets
         self.liveAudio = liveAudio
         self.storage = storage
         self.defaultBucket = defaultBucket
@@ -70,11 +114,33 @@ package struct JobExecutor: Sendable {
     package func execute(_ job: Job, checkpoints: [String: Data], reporter: Reporter) async throws -> (
         outputs: [String], result: JSONValue
     ) {
-        switch try self.requests.validate(job.payload, origin: job.origin) {
-        case .transcription(let spec):
-            return try await self.transcribe(spec, checkpoints: checkpoints, reporter: reporter)
-        case .synthesis(let spec):
-            return try await self.synthesize(spec, reporter: reporter)
+        let payload = try self.requests.validate(job.payload, origin: job.origin)
+        let budget = self.budgets.budget(
+            payload.kind == .transcribe ? .audioSeconds : .characters, checkpoints: checkpoints)
+        // What was sent is kept when the attempt ends, however it ends, so the next attempt continues the count.
+        func keepSpend() async {
+            if let data = try? JSONEncoder().encode(budget.spend) {
+                try? await reporter.checkpoint(Self.spendKey, data)
+            }
+        }
+        do {
+            var (outputs, result) = try await ProviderBudget.$current.withValue(budget) {
+                switch payload {
+                case .transcription(let spec):
+                    return try await self.transcribe(spec, checkpoints: checkpoints, reporter: reporter)
+                case .synthesis(let spec):
+                    budget.hold(Double(spec.text.count), part: 0)
+                    return try await self.synthesize(spec, reporter: reporter)
+                }
+            }
+            if case .object(var members) = result {
+                members["budget"] = try JSONValue(encoding: budget.spend)
+                result = .object(members)
+            }
+            return (outputs, result)
+        } catch {
+            await keepSpend()
+            throw error
         }
     }
 
@@ -87,6 +153,7 @@ package struct JobExecutor: Sendable {
         let formats = spec.formats.compactMap(TranscriptFormat.init(rawValue:))
         let store = try self.storage.bucket(spec.bucket ?? self.defaultBucket)
         let pipeline = try self.pipelines.transcription(spec.function, spec.language, spec.prompt)
+            .limited(toSeconds: spec.maxDurationSeconds)
         let (input, isTemporary) = try await self.fetch(spec.input, from: store)
         defer {
             if isTemporary {
@@ -121,6 +188,9 @@ package struct JobExecutor: Sendable {
                 onChunk: { result, progress in
                     try await reporter.checkpoint(
                         Self.checkpointKey(chunk: result.index), try JSONEncoder().encode(result))
+                    if let spend = ProviderBudget.current?.spend {
+                        try await reporter.checkpoint(Self.spendKey, try JSONEncoder().encode(spend))
+                    }
                     let update = ChunkUpdate(
                         index: result.index, start: result.startSeconds, end: result.endSeconds,
                         text: result.transcript.text, provider: result.servedBy?.label)

@@ -61,12 +61,15 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
     package var namespace: String?
     /// Passed through to results and events.
     package var contextID: String?
+    /// The longest audio this job may decode, in seconds, when the producer wants less than the deployment's
+    /// `[media] max_duration_s` (it may only lower it).
+    package var maxDurationSeconds: Double?
 
     /// Creates a specification.
     package init(
         bucket: String? = nil, input: String, language: String? = nil, function: String? = nil, prompt: String? = nil,
         formats: [String] = ["json", "txt"], outAudioKey: String? = nil, outputPrefix: String, videoID: String? = nil,
-        namespace: String? = nil, contextID: String? = nil
+        namespace: String? = nil, contextID: String? = nil, maxDurationSeconds: Double? = nil
     ) {
         self.bucket = bucket
         self.prompt = prompt
@@ -79,10 +82,12 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
         self.videoID = videoID
         self.namespace = namespace
         self.contextID = contextID
+        self.maxDurationSeconds = maxDurationSeconds
     }
 
     private enum CodingKeys: String, CodingKey {
         case bucket, input, language, function, prompt, formats, namespace
+        case maxDurationSeconds = "max_duration_s"
         case outAudioKey = "out_audio_key"
         case outputPrefix = "output_prefix"
         case videoID = "video_id"

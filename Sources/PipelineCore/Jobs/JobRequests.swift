@@ -97,6 +97,17 @@ package struct JobRequests: Sendable {
             try Self.checkKey(key, field: "out_audio_key")
         }
         try self.checkFunction(spec.function, as: .transcription)
+        if let seconds = spec.maxDurationSeconds {
+            // A request may only lower the deployment's limit.
+            if let limit = self.worker.media.limits.maxDecodedSeconds, seconds > limit {
+                throw RequestError(
+                    field: "max_duration_s",
+                    "max_duration_s \(Int(seconds.rounded(.up))) is above this deployment's limit of \(Int(limit)) s")
+            }
+            guard seconds > 0, seconds.isFinite else {
+                throw RequestError(field: "max_duration_s", "max_duration_s is a number of seconds above 0")
+            }
+        }
         if let prompt = spec.prompt, prompt.utf8.count > 4096 {
             throw RequestError(field: "prompt", "a prompt is at most 4096 bytes")
         }

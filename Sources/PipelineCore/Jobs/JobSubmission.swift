@@ -75,6 +75,13 @@ package enum JobSubmission {
                 formats.append(format)
             }
         }
+        var maxDuration: Double?
+        if let value = spec["max_duration_s"], value != .null {
+            guard case .number(let seconds) = value, seconds > 0, seconds.isFinite else {
+                throw RequestError(field: "max_duration_s", "max_duration_s is a number of seconds above 0")
+            }
+            maxDuration = seconds
+        }
         return TranscriptionJobSpec(
             bucket: try self.string(spec["bucket"], "bucket"), input: key,
             language: try self.string(spec["language"], "language"),
@@ -84,7 +91,7 @@ package enum JobSubmission {
             outputPrefix: try self.string(spec["output_prefix"], "output_prefix") ?? defaults.transcriptPrefix + key,
             videoID: try self.string(spec["video_id"], "video_id"),
             namespace: try self.string(spec["namespace"], "namespace"),
-            contextID: try self.string(spec["context_id"], "context_id"))
+            contextID: try self.string(spec["context_id"], "context_id"), maxDurationSeconds: maxDuration)
     }
 
     private static func synthesis(_ spec: [String: JSONValue], defaults: Defaults) throws(RequestError)

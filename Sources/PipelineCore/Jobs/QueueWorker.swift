@@ -280,6 +280,12 @@ package struct QueueWorker: Service {
         }
     }
 
+    /// The error kind of a gateway failure: `budget` when the job's provider budget stopped it.
+    private static func kind(of failure: GatewayError) -> String {
+        if case .budgetSpent = failure.reason { return "budget" }
+        return "provider"
+    }
+
     /// How an error is recorded with the job: bad input is permanent, everything else may be retried.
     package static func jobError(_ error: any Error) -> JobError {
         switch error {
@@ -289,20 +295,19 @@ package struct QueueWorker: Service {
             return JobError(
                 kind: error.isPermanent ? "bad_input" : "io", message: error.description, permanent: error.isPermanent)
         case let error as TranscriptionError:
-            var details: [String] = []
-            if case .chunkFailed(_, _, _, let cause) = error {
-                details = cause.attempts.map(\.summary)
+            guard case .chunkFailed(_, _, _, let cause) = error else {
+                return JobError(kind: "provider", message: error.description, permanent: error.isPermanent)
             }
             return JobError(
-                kind: "provider", message: error.description, permanent: error.isPermanent, details: details)
+                kind: Self.kind(of: cause), message: error.description, permanent: error.isPermanent,
+                details: cause.attempts.map(\.summary))
         case let error as SpeechError:
-            var details: [String] = []
-            if case .pieceFailed(_, _, let cause) = error {
-                details = cause.attempts.map(\.summary)
+            guard case .pieceFailed(_, _, let cause) = error else {
+                return JobError(kind: "bad_input", message: error.description, permanent: error.isPermanent)
             }
             return JobError(
-                kind: error.isPermanent && details.isEmpty ? "bad_input" : "provider", message: error.description,
-                permanent: error.isPermanent, details: details)
+                kind: Self.kind(of: cause), message: error.description, permanent: error.isPermanent,
+                details: cause.attempts.map(\.summary))
         case let error as StorageError:
             switch error {
             case .notFound, .bucketNotFound:

@@ -101,6 +101,15 @@ package struct TranscriptionPipeline: Sendable {
         self.clock = clock
     }
 
+    /// This pipeline with the decoded-audio limit lowered to `seconds` (a request's own limit); itself for nil.
+    package func limited(toSeconds seconds: Double?) -> TranscriptionPipeline {
+        var settings = self.settings
+        settings.limits = settings.limits.lowered(toSeconds: seconds)
+        return TranscriptionPipeline(
+            decoder: self.decoder, transcriber: self.transcriber, settings: settings, stitcher: self.stitcher,
+            clock: self.clock)
+    }
+
     /// The rate audio is decoded at (and blocks given to an audio sink have), in Hz.
     package var sampleRate: Int { self.settings.chunking.sampleRate }
 
@@ -155,6 +164,9 @@ package struct TranscriptionPipeline: Sendable {
             }
             func dispatch(_ chunk: AudioChunk) async throws {
                 chunksSeen += 1
+                // The job's audio so far, sent or not, is what its provider budget is a multiple of.
+                ProviderBudget.current?.hold(
+                    Double(chunk.samples.count) / Double(chunk.sampleRate), part: chunk.index)
                 if let done = resume[chunk.index], done.matches(chunk) {
                     try await finished(done)
                     return

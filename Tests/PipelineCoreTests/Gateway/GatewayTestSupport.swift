@@ -51,11 +51,11 @@ final class CallLog: Sendable {
 enum Routes {
     static func provider(
         _ client: (any SpeechToText)?, named name: String? = nil, model: String, skip: String? = nil,
-        maxConcurrency: Int = AudioProviderSettings.defaultMaxConcurrency
+        maxConcurrency: Int = AudioProviderSettings.defaultMaxConcurrency, cloud: Bool = false
     ) -> RouteProvider<any SpeechToText> {
         RouteProvider(
             model: model, name: name ?? (client as? ScriptedSpeechToText)?.name ?? "skipped", client: client,
-            skipReason: skip, maxConcurrency: maxConcurrency)
+            skipReason: skip, maxConcurrency: maxConcurrency, isCloud: cloud)
     }
 
     static func variant(
