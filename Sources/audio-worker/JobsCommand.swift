@@ -36,19 +36,7 @@ enum JobsCommand: Command {
                 try context.console.outputJSON(try await queue.jobs(status: status, limit: limit), pretty: true)
             case "show":
                 guard let job = try await queue.job(id: try id()) else { throw JobQueueError.notFound(try id()) }
-                // The record plus how many finished chunks are checkpointed (what a resumed run will not redo) and
-                // what its attempts have sent to providers so far.
-                var record = try JSONValue(encoding: job)
-                if case .object(var members) = record {
-                    var checkpoints = try await queue.checkpoints(jobID: job.id)
-                    if let data = checkpoints.removeValue(forKey: JobExecutor.spendKey),
-                        let spend = try? JSONDecoder().decode(ProviderBudget.Spend.self, from: data)
-                    {
-                        members["budget"] = try JSONValue(encoding: spend)
-                    }
-                    members["checkpoints"] = .number(Double(checkpoints.count))
-                    record = .object(members)
-                }
+                let record = try await queue.view(of: job)
                 try context.console.outputJSON(record, pretty: true)
             case "retry":
                 try context.console.outputJSON(try await environment.control.retry(id: try id()), pretty: true)

@@ -83,7 +83,7 @@ extension AudioAPI {
         guard let job = try await self.dependencies.control.backend.ledger.job(id: id) else {
             throw APIError(404, "no job with id \(id)")
         }
-        return .json(try JSONValue(encoding: job))
+        return .json(try await self.dependencies.control.backend.ledger.view(of: job))
     }
 
     /// `DELETE /v1/jobs/{id}`: cancels it (a running job stops at its next heartbeat).

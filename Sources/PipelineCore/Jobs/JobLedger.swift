@@ -63,3 +63,20 @@ package struct JobBackend: Sendable {
         self.changes = changes
     }
 }
+
+extension JobLedger {
+    /// Job `job` as `jobs show` and `GET /v1/jobs/{id}` show it: the record, how many finished chunks are
+    /// checkpointed (what a resumed run will not send again), and what its attempts have sent to providers
+    /// (`budget`), while it runs or after it failed.
+    package func view(of job: Job) async throws -> JSONValue {
+        var checkpoints = try await self.checkpoints(jobID: job.id)
+        guard case .object(var members) = try JSONValue(encoding: job) else { return try JSONValue(encoding: job) }
+        if let data = checkpoints.removeValue(forKey: JobExecutor.spendKey),
+            let spend = try? JSONDecoder().decode(ProviderBudget.Spend.self, from: data), members["budget"] == nil
+        {
+            members["budget"] = try JSONValue(encoding: spend)
+        }
+        members["checkpoints"] = .number(Double(checkpoints.count))
+        return .object(members)
+    }
+}
