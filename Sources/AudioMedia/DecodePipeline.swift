@@ -287,24 +287,25 @@ private struct Declared {
     var channels: Int
     var duration: Double?
     var streams: Int
-    /// Whether the durations are only guessed from the bit rate (FFmpeg then fills the stream's from it too).
+    /// Whether the durations are estimated, not read from the streams' headers (FFmpeg fills both from the estimate).
     var guessed: Bool
 
-    /// Throws the first limit the declaration breaks. A duration guessed from the bit rate may be off by a few
-    /// times, so only twice the limit refuses it; decoding checks the real length as it goes.
+    /// Throws the first limit the declaration breaks. An estimated duration (from the bit rate or timestamps) may be
+    /// off by a few times, so only twice the limit refuses it; decoding checks the real length as it goes.
     func check(against limits: MediaLimits, input: String) throws(MediaError) {
         if self.streams > limits.maxStreams {
             throw MediaError(
                 .limitExceeded, input: input,
                 reason: "the file declares \(self.streams) streams; at most \(limits.maxStreams) are read")
         }
-        if !limits.sampleRates.contains(self.sampleRate) {
+        // Zero is "not known yet" (bounded probing found no frame); the decoder learns it from the first one.
+        if self.sampleRate != 0 && !limits.sampleRates.contains(self.sampleRate) {
             throw MediaError(
                 .corruptData, input: input,
                 reason: "the audio stream declares a sample rate of \(self.sampleRate) Hz, outside the plausible "
                     + "\(limits.sampleRates.lowerBound)...\(limits.sampleRates.upperBound) Hz")
         }
-        if self.channels < 1 || self.channels > limits.maxChannels {
+        if self.channels < 0 || self.channels > limits.maxChannels {
             throw MediaError(
                 .corruptData, input: input,
                 reason: "the audio stream declares \(self.channels) channels; 1 to \(limits.maxChannels) are plausible")

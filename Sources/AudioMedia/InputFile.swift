@@ -55,9 +55,10 @@ struct InputFile: ~Copyable {
         return Double(duration) / Double(AV_TIME_BASE)
     }
 
-    /// Whether ``duration`` is only guessed from the bit rate (MP3 without a header, ...), and may be far off.
+    /// Whether the durations are estimated (from timestamps, which may wrap, or from the bit rate, as for an MP3
+    /// without a header) rather than read from the streams' own headers, and so may be far off.
     var durationIsGuessed: Bool {
-        self.context.pointee.duration_estimation_method == AVFMT_DURATION_FROM_BITRATE
+        self.context.pointee.duration_estimation_method != AVFMT_DURATION_FROM_STREAM
     }
 
     /// The streams, in container order.

@@ -213,11 +213,13 @@ extension JetStreamJobQueue {
                 let sequence = (object["stream_seq"] as? NSNumber)?.uint64Value,
                 let body = try self.connection.message(stream: self.settings.stream, sequence: sequence)
             else { continue }
-            // A producer's own message names no job: the job is the one whose lease came from it.
+            // A producer's own message names no job: the job is the one it carries (rare: the scan runs only for
+            // an advisory).
             var work = try? JSONDecoder().decode(WorkMessage.self, from: body)
             if work == nil {
-                work = try self.allRecords().first { $0.lease?.streamSequence == sequence && $0.job.status.isActive }
-                    .map { WorkMessage(jobID: $0.job.id, dispatch: $0.dispatch) }
+                work = try self.allRecords().first {
+                    $0.job.status.isActive && ($0.carrier == sequence || $0.lease?.streamSequence == sequence)
+                }.map { WorkMessage(jobID: $0.job.id, dispatch: $0.dispatch) }
             }
             if let work {
                 let deliveries = self.settings.maxDeliveries

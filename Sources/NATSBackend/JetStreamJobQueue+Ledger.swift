@@ -119,8 +119,11 @@ extension JetStreamJobQueue {
     // MARK: enqueue, in its steps
 
     /// The first half of enqueue: the job's record in the ledger (claiming its idempotency key first), or the record
-    /// the key already names. Publishes nothing.
-    func writeRecord(for request: EnqueueRequest) throws -> (record: LedgerRecord, created: Bool) {
+    /// the key already names. Publishes nothing. A record whose message is already in the stream (a producer's,
+    /// at stream sequence `carrier`) is written as published.
+    func writeRecord(for request: EnqueueRequest, carrier: UInt64? = nil) throws -> (
+        record: LedgerRecord, created: Bool
+    ) {
         var id = JobID.make(at: self.now())
         if let key = request.idempotencyKey, !(try self.bucket.create(LedgerKey.idempotency(key), Data(id.utf8))) {
             guard let (claimed, _) = try self.bucket.get(LedgerKey.idempotency(key)) else {
@@ -138,7 +141,7 @@ extension JetStreamJobQueue {
             maxAttempts: request.maxAttempts ?? self.defaultMaxAttempts, createdAt: now, updatedAt: now,
             runAfter: now)
         let record = LedgerRecord(
-            job: job, dispatch: 1, published: false, lease: nil,
+            job: job, dispatch: 1, published: carrier != nil, lease: nil, carrier: carrier,
             history: [LedgerRecord.StatusChange(status: .queued, at: now, attempts: 0)])
         if try self.bucket.create(LedgerKey.job(id), try self.encode(record)) {
             return (record, true)

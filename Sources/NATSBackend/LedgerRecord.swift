@@ -14,6 +14,9 @@ struct LedgerRecord: Codable, Sendable, Equatable {
     var published: Bool
     /// The current lease, while the job runs.
     var lease: Holder?
+    /// The stream sequence of the producer's own message that carries the job, when a producer published it
+    /// (nil for jobs enqueued through the ledger, whose messages are ``WorkMessage``s).
+    var carrier: UInt64?
     /// Every status the job has had, oldest first.
     var history: [StatusChange]
 

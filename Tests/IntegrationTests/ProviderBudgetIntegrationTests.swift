@@ -107,7 +107,9 @@ struct ProviderBudgetIntegrationTests {
                 failedCleanly += 1
             }
             let spend = budget.spend
-            #expect(spend.sent <= spend.allowed * 1.001, "\(file.lastPathComponent): \(spend)")
+            // What the provider received is what the budget counted, and it is within the allowance.
+            #expect(abs(provider.seconds - spend.sent) < 0.01, "\(file.lastPathComponent): \(spend)")
+            #expect(provider.seconds <= spend.allowed * 1.001, "\(file.lastPathComponent): \(spend)")
             if spend.allowed > 0 {
                 decodedSomething += 1
             }
@@ -155,15 +157,21 @@ struct ProviderBudgetIntegrationTests {
     }
 }
 
-/// A provider that answers every request with a 503, counting them.
+/// A provider that receives every request and answers it with a 503, counting requests and seconds of audio.
 private final class FailingProvider: SpeechToText {
-    private let count = LockedValue(0)
+    private let received = LockedValue((calls: 0, seconds: 0.0))
 
-    var calls: Int { self.count.value }
+    var calls: Int { self.received.value.calls }
+    var seconds: Double { self.received.value.seconds }
 
     func transcribe(_ request: TranscriptionRequest) async throws -> TranscriptionResult {
-        self.count.withLock { $0 += 1 }
-        throw ProviderFailure(.http, status: 503, message: "status 503")
+        self.received.withLock {
+            $0.calls += 1
+            $0.seconds += Double(request.samples.count) / Double(request.sampleRate)
+        }
+        var failure = ProviderFailure(.http, status: 503, message: "status 503")
+        failure.bytesSent = request.samples.count * 2
+        throw failure
     }
 }
 

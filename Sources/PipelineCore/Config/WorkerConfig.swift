@@ -131,7 +131,7 @@ package struct WorkerConfig: Sendable, Equatable {
         package init() {}
 
         /// A job may send its audio (or text) this many times over, retries and fallbacks included.
-        package var maxSentMultiple = 4.0
+        package var maxSentMultiple = 8.0
         /// Seconds of audio one job may send to billing providers; nil for no cap.
         package var cloudAudioSecondsPerJob: Double?
         /// Seconds of audio the worker may send to billing providers within any hour; nil for no cap.

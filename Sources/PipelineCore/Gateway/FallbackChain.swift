@@ -150,6 +150,10 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                         }
                         return (value, servedBy, attempts)
                     } catch let failure as ProviderFailure {
+                        // Nothing reached the provider: refused or broken connections, requests never built.
+                        if failure.bytesSent == 0 || [.connection, .misconfigured, .tooLarge].contains(failure.kind) {
+                            ProviderBudget.current?.refund(work ?? audioSeconds ?? 0, cloud: provider.isCloud)
+                        }
                         self.limiter.release(provider.key, failure.disposition == .retry ? .overload : .neutral)
                         record(
                             variant, provider, .failed, status: failure.status, since: start, waited: waited,
@@ -179,6 +183,7 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                         throw CancellationError()
                     } catch {
                         // A local failure (encoding the upload, a temporary file): this provider cannot be used now.
+                        ProviderBudget.current?.refund(work ?? audioSeconds ?? 0, cloud: provider.isCloud)
                         self.limiter.release(provider.key, .neutral)
                         self.breaker.releaseTrial(provider.key)
                         record(variant, provider, .failed, since: start, waited: waited, error: "\(error)")

@@ -5,9 +5,9 @@ import Synchronization
 ///
 /// A job's allowance is `multiple` × the work it holds (seconds of audio decoded so far, characters of text):
 /// retries and fallbacks together may send its audio `multiple` times over, and no more; past that the job stops with
-/// the reason instead of spending more. Billing ("cloud") providers may also be capped per job and, across the
-/// worker, per hour (``CloudAllowance``); a spent cap skips them, so the job can still be served locally, or fails and
-/// is retried when the hour has room.
+/// the reason instead of spending more. Only what reaches a provider counts: an attempt that sent nothing is refunded.
+/// Billing ("cloud") providers may also be capped per job and, across the worker, per hour (``CloudAllowance``); a
+/// spent cap skips them, so the job can still be served locally, or fails and is retried with the queue's backoff.
 ///
 /// ``FallbackChain`` asks the job's budget before every attempt; it finds it in ``current``, a task local, so every
 /// chunk task of a job sees its job's budget without the providers' interfaces carrying it.
@@ -35,9 +35,25 @@ package final class ProviderBudget: Sendable {
         package var cloudSent: Double
         /// What it may send to billing providers, if capped.
         package var cloudAllowed: Double?
+        /// The job's attempt that sent it: a spend from this attempt or a later one belongs to a run before a hand
+        /// retry (which resets the attempts), and is not carried over.
+        package var attempt: Int?
+
+        /// Creates a spend.
+        package init(
+            unit: Unit, allowed: Double, sent: Double, cloudSent: Double, cloudAllowed: Double? = nil,
+            attempt: Int? = nil
+        ) {
+            self.unit = unit
+            self.allowed = allowed
+            self.sent = sent
+            self.cloudSent = cloudSent
+            self.cloudAllowed = cloudAllowed
+            self.attempt = attempt
+        }
 
         private enum CodingKeys: String, CodingKey {
-            case unit, allowed, sent
+            case unit, allowed, sent, attempt
             case cloudSent = "cloud_sent"
             case cloudAllowed = "cloud_allowed"
         }
@@ -64,18 +80,25 @@ package final class ProviderBudget: Sendable {
     private let multiple: Double
     private let cloudPerJob: Double?
     private let hourly: CloudAllowance?
+    private let attempt: Int?
     private let state: Mutex<State>
 
-    /// Creates a budget; `previous` is what earlier attempts of the job sent.
+    /// Creates a budget for the job's `attempt`; `previous` is what its earlier attempts sent (ignored when it comes
+    /// from this attempt or a later one, that is from before a hand retry).
     package init(
         unit: Unit, multiple: Double, cloudPerJob: Double? = nil, hourly: CloudAllowance? = nil,
-        previous: Spend? = nil
+        previous: Spend? = nil, attempt: Int? = nil
     ) {
         self.unit = unit
         self.multiple = multiple
         self.cloudPerJob = cloudPerJob
         self.hourly = hourly
-        self.state = Mutex(State(sent: previous?.sent ?? 0, cloudSent: previous?.cloudSent ?? 0))
+        self.attempt = attempt
+        var carried = previous?.unit == unit ? previous : nil
+        if let attempt, let sentIn = carried?.attempt, sentIn >= attempt {
+            carried = nil
+        }
+        self.state = Mutex(State(sent: carried?.sent ?? 0, cloudSent: carried?.cloudSent ?? 0))
     }
 
     /// Records that the job holds `work` in its part `part` (a chunk's seconds by its index; a text's characters as
@@ -110,12 +133,26 @@ package final class ProviderBudget: Sendable {
         }
     }
 
+    /// Gives back an attempt that `decide` counted but that sent nothing (the connection was refused, the upload
+    /// could not be encoded): only what reaches a provider is spent.
+    package func refund(_ work: Double, cloud: Bool) {
+        self.state.withLock { state in
+            state.sent = max(state.sent - work, 0)
+            if cloud {
+                state.cloudSent = max(state.cloudSent - work, 0)
+            }
+        }
+        if cloud {
+            self.hourly?.giveBack(work)
+        }
+    }
+
     /// What the job was allowed and has sent so far.
     package var spend: Spend {
         self.state.withLock { state in
             Spend(
                 unit: self.unit, allowed: state.work.values.reduce(0, +) * self.multiple, sent: state.sent,
-                cloudSent: state.cloudSent, cloudAllowed: self.cloudPerJob)
+                cloudSent: state.cloudSent, cloudAllowed: self.cloudPerJob, attempt: self.attempt)
         }
     }
 
@@ -177,6 +214,15 @@ package final class CloudAllowance: Sendable {
             guard sent.reduce(0, { $0 + $1.amount }) + amount <= self.perHour else { return false }
             sent.append((now, amount))
             return true
+        }
+    }
+
+    /// Gives back the latest `amount` taken (an attempt that sent nothing).
+    package func giveBack(_ amount: Double) {
+        self.sent.withLock { sent in
+            if let index = sent.lastIndex(where: { $0.amount == amount }) {
+                sent.remove(at: index)
+            }
         }
     }
 

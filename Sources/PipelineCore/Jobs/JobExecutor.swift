@@ -54,9 +54,10 @@ package struct JobExecutor: Sendable {
         /// The worker's hourly cap on characters sent to billing providers.
         package var cloudCharactersPerHour: CloudAllowance?
 
-        /// Creates budgets; the default lets a job send its work four times over, with no cloud caps.
+        /// Creates budgets; the default lets a job send its work eight times over (the shipped route tries a chunk up
+        /// to six times: three local, three cloud), with no cloud caps.
         package init(
-            multiple: Double = 4, cloudAudioSecondsPerJob: Double? = nil, cloudCharactersPerJob: Double? = nil,
+            multiple: Double = 8, cloudAudioSecondsPerJob: Double? = nil, cloudCharactersPerJob: Double? = nil,
             cloudAudioPerHour: CloudAllowance? = nil, cloudCharactersPerHour: CloudAllowance? = nil
         ) {
             self.multiple = multiple
@@ -66,8 +67,9 @@ package struct JobExecutor: Sendable {
             self.cloudCharactersPerHour = cloudCharactersPerHour
         }
 
-        /// A job's budget in `unit`, continuing from what its earlier attempts sent (in `checkpoints`).
-        func budget(_ unit: ProviderBudget.Unit, checkpoints: [String: Data]) -> ProviderBudget {
+        /// A budget in `unit` for the job's `attempt`, continuing from what its earlier attempts sent (in
+        /// `checkpoints`); a hand retry, which resets the attempts, starts afresh.
+        func budget(_ unit: ProviderBudget.Unit, checkpoints: [String: Data], attempt: Int) -> ProviderBudget {
             let previous = checkpoints[JobExecutor.spendKey].flatMap {
                 try? JSONDecoder().decode(ProviderBudget.Spend.self, from: $0)
             }
@@ -75,7 +77,7 @@ package struct JobExecutor: Sendable {
                 unit: unit, multiple: self.multiple,
                 cloudPerJob: unit == .audioSeconds ? self.cloudAudioSecondsPerJob : self.cloudCharactersPerJob,
                 hourly: unit == .audioSeconds ? self.cloudAudioPerHour : self.cloudCharactersPerHour,
-                previous: previous?.unit == unit ? previous : nil)
+                previous: previous, attempt: attempt)
         }
     }
 
@@ -116,7 +118,8 @@ package struct JobExecutor: Sendable {
     ) {
         let payload = try self.requests.validate(job.payload, origin: job.origin)
         let budget = self.budgets.budget(
-            payload.kind == .transcribe ? .audioSeconds : .characters, checkpoints: checkpoints)
+            payload.kind == .transcribe ? .audioSeconds : .characters, checkpoints: checkpoints,
+            attempt: job.attempts)
         // What was sent is kept when the attempt ends, however it ends, so the next attempt continues the count.
         func keepSpend() async {
             if let data = try? JSONEncoder().encode(budget.spend) {

@@ -17,11 +17,20 @@ package struct JobIntake: Sendable {
         self.maximumBytes = maximumBytes
     }
 
-    /// The request a message published for jobs of `kind` stands for.
+    /// The request a message published for jobs of `kind` stands for, checked by ``JobRequests``; `key` is its
+    /// idempotency key when the job names none.
     ///
     /// - Throws: ``RequestError`` saying why the message can never be a job: empty, too large, not JSON, not a job,
     ///   a job of the other kind, or a job that names something invalid.
-    package func request(from body: Data, kind: JobKind) throws(RequestError) -> EnqueueRequest {
+    package func request(from body: Data, kind: JobKind, key: String? = nil) throws(RequestError) -> EnqueueRequest {
+        try self.requests.validate(try self.submission(from: body, kind: kind, key: key))
+    }
+
+    /// The request a message stands for, parsed but not yet checked by ``JobRequests`` (a message whose job exists
+    /// already is its job, whatever the rules say now).
+    package func submission(from body: Data, kind: JobKind, key: String? = nil) throws(RequestError)
+        -> EnqueueRequest
+    {
         guard !body.isEmpty else { throw RequestError("the message is empty; a job is a JSON object") }
         guard body.count <= self.maximumBytes else {
             throw RequestError("the message is \(body.count) bytes; a job is at most \(self.maximumBytes)")
@@ -29,11 +38,12 @@ package struct JobIntake: Sendable {
         guard let json = try? JSONDecoder().decode(JSONValue.self, from: body) else {
             throw RequestError("the message is not JSON; a job is a JSON object")
         }
-        let request = try JobSubmission.request(from: json, origin: .network, defaults: self.defaults)
+        var request = try JobSubmission.request(from: json, origin: .network, defaults: self.defaults)
         guard request.payload.kind == kind else {
             throw RequestError("a \(request.payload.kind.rawValue) job on the subject of \(kind.rawValue) jobs")
         }
-        return try self.requests.validate(request)
+        request.idempotencyKey = request.idempotencyKey ?? key
+        return request
     }
 }
 

@@ -24,9 +24,12 @@ package struct TranscriptStitcher: Sendable {
         package var mergeGapSeconds = 0.6
         /// Merging never makes a segment longer than this.
         package var maximumMergedSeconds = 30.0
-        /// A failed decode whose first eight words score this much on `wordAnomaly` is a hallucination. Over
-        /// chords the real model's guesses score 9 to 19; its words in speech score at most 1.
+        /// A failed decode whose first eight words score this much on `wordAnomaly`, in a window the model judged
+        /// this likely to hold no speech, is a hallucination. Over chords the real model's guesses score 9 to 19 at
+        /// 0.50–0.55; its words in speech score at most 1 at 0.19 and below.
         package var wordAnomalyThreshold = 3.0
+        /// See `wordAnomalyThreshold`.
+        package var wordAnomalyNoSpeech = 0.4
 
         /// The defaults.
         package init() {}
@@ -199,7 +202,9 @@ package struct TranscriptStitcher: Sendable {
             let fits = Double(collapsed.count) <= self.settings.maximumWordsPerSecond * speech
             // Words the model barely believed, or timed as no voice says them: a guess at music that found words
             // at a speaking pace, so the per-second rule above let it through.
-            if failed, let anomaly = Self.wordAnomaly(original), anomaly >= self.settings.wordAnomalyThreshold {
+            if failed, noSpeech >= self.settings.wordAnomalyNoSpeech, let anomaly = Self.wordAnomaly(original),
+                anomaly >= self.settings.wordAnomalyThreshold
+            {
                 outcome.droppedHallucinations += 1
                 continue
             }

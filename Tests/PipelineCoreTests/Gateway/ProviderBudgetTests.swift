@@ -19,8 +19,15 @@ struct ProviderBudgetTests {
             clock: self.clock, random: RandomSource(seed: 3))
     }
 
+    /// A 5xx after the upload reached the provider.
+    private static func received(_ status: Int) -> ProviderFailure {
+        var failure = Routes.http(status)
+        failure.bytesSent = 32_000
+        return failure
+    }
+
     private func failing(_ name: String) -> ScriptedSpeechToText {
-        ScriptedSpeechToText(name, log: self.log, script: Array(repeating: .fail(Routes.http(500)), count: 100))
+        ScriptedSpeechToText(name, log: self.log, script: Array(repeating: .fail(Self.received(500)), count: 100))
     }
 
     @Test
@@ -63,7 +70,7 @@ struct ProviderBudgetTests {
     @Test
     func aSpentCloudCapSkipsTheCloudButLeavesLocalProvidersTheirTurn() async throws {
         let local = ScriptedSpeechToText(
-            "local", log: self.log, script: Array(repeating: .fail(Routes.http(503)), count: 3) + [.succeed("ok")])
+            "local", log: self.log, script: Array(repeating: .fail(Self.received(503)), count: 3) + [.succeed("ok")])
         let chain = self.chain(local: local, cloud: self.failing("cloud"))
         let budget = ProviderBudget(unit: .audioSeconds, multiple: 10, cloudPerJob: 0.5)
         budget.hold(5, part: 0)
@@ -78,6 +85,34 @@ struct ProviderBudgetTests {
         #expect(served.servedBy?.provider == "local")
         #expect(self.log.calls == ["local", "local", "local", "local"])
         #expect(budget.spend.cloudSent == 0)
+    }
+
+    @Test
+    func anAttemptThatReachedNoProviderCostsNothing() async throws {
+        var refused = ProviderFailure(.connection, message: "connection refused")
+        refused.bytesSent = 32_000  // what the request held, not what arrived
+        let local = ScriptedSpeechToText(
+            "local", log: self.log, script: Array(repeating: .fail(refused), count: 3))
+        let chain = self.chain(local: local, cloud: ScriptedSpeechToText("cloud", log: self.log, script: []))
+        let budget = ProviderBudget(unit: .audioSeconds, multiple: 1)
+        budget.hold(1, part: 0)
+
+        let served = try await ProviderBudget.$current.withValue(budget) { try await chain.transcribe(Routes.request) }
+
+        // Three refused local attempts, then the cloud: only the cloud's second counts, within a budget of one.
+        #expect(served.servedBy?.provider == "cloud")
+        #expect(self.log.calls == ["local", "local", "local", "cloud"])
+        #expect(budget.spend.sent == 1 && budget.spend.cloudSent == 1)
+    }
+
+    @Test
+    func aHandRetryStartsTheCountAfreshButAnAutomaticRetryContinuesIt() {
+        let spent = ProviderBudget.Spend(unit: .audioSeconds, allowed: 60, sent: 60, cloudSent: 0, attempt: 3)
+        let next = ProviderBudget(unit: .audioSeconds, multiple: 2, previous: spent, attempt: 4)
+        let afterHandRetry = ProviderBudget(unit: .audioSeconds, multiple: 2, previous: spent, attempt: 1)
+
+        #expect(next.spend.sent == 60)
+        #expect(afterHandRetry.spend.sent == 0, "jobs retry resets the attempts, and the spend with them")
     }
 
     @Test

@@ -308,6 +308,11 @@ struct TranscriptStitcherTests {
         #expect(outcome.droppedHallucinations == 1)
         #expect((TranscriptStitcher.wordAnomaly(music) ?? 0) >= 9)
         #expect((TranscriptStitcher.wordAnomaly(speech) ?? 9) <= 1)
+        // Nor in a window the model judged to hold speech.
+        var judgedSpeech = music
+        judgedSpeech.noSpeechProbability = 0.1
+        let heard = TranscriptStitcher().stitch([self.chunk(0, 0, 30, [judgedSpeech], speech: [4...9])])
+        #expect(heard.droppedHallucinations == 0)
         // A decode that did not fail keeps its words however they are timed.
         music.averageLogProbability = -0.4
         speech.words = nil
