@@ -332,6 +332,102 @@ class OpenAISDKTests(unittest.TestCase):
                 self.client.audio.transcriptions.create(model="tensorzero::function_name::nope", file=handle)
 
 
+def riff_pcm(data):
+    """(rate, channels, bits, format tag, seconds of PCM) of a WAV whose data chunk runs to the end of the body, as a
+    streamed WAV's does (its header cannot state the length)."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", data[:16]
+    at, fmt = 12, None
+    while at + 8 <= len(data):
+        tag, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        if tag == b"fmt ":
+            tag_format, channels, rate = (int.from_bytes(data[at + 8 + o:at + 8 + o + n], "little")
+                                          for o, n in ((0, 2), (2, 2), (4, 4)))
+            bits = int.from_bytes(data[at + 22:at + 24], "little")
+            fmt = (rate, channels, bits, tag_format)
+        if tag == b"data":
+            pcm = len(data) - (at + 8)
+            return fmt + (pcm / (fmt[0] * fmt[1] * fmt[2] // 8),)
+        at += 8 + size + (size & 1)
+    raise AssertionError("no data chunk")
+
+
+class LocalVoiceTests(unittest.TestCase):
+    """flute-gateway's calls to its local voice services (Kokoro on 8004, OmniVoice), replayed against /synthesize."""
+
+    def synthesize(self, body, timeout=300):
+        return requests.post(SERVERS.base + "/synthesize", json=body, headers=auth(), timeout=timeout)
+
+    def heard(self, wav):
+        """What the worker's own local Whisper hears in `wav` (flute's multipart STT call; sent as MP3, which keeps
+        five minutes of speech under the test server's 8 MB body limit)."""
+        mp3 = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-ac", "1", "-ar", "16000", "-b:a", "48k",
+                              "-f", "mp3", "pipe:1"], input=wav, capture_output=True, check=True).stdout
+        reply = requests.post(SERVERS.base + "/transcribe_file", files={"audio": ("audio.mp3", mp3, "audio/mpeg")},
+                              data={"language": "en"}, headers=auth(), timeout=300)
+        self.assertEqual(reply.status_code, 200, reply.text)
+        return reply.json()["text"]
+
+    def assertSpoken(self, reply, text, min_seconds):
+        self.assertEqual(reply.status_code, 200, reply.text[:300])
+        self.assertEqual(reply.headers["Content-Type"], "audio/wav")
+        rate, channels, bits, tag, seconds = riff_pcm(reply.content)
+        self.assertEqual((rate, channels, bits, tag), (24000, 1, 16, 1), "PCM16 mono 24 kHz")
+        words = len(text.split())
+        # Piper speaks about 2.5 words a second: the audio is as long as the text, not a stub.
+        self.assertGreater(seconds, max(min_seconds, words / 5.0), (seconds, words))
+        self.assertLess(seconds, words / 1.0 + 2, (seconds, words))
+        return seconds
+
+    def test_kokoro_and_omnivoice_shapes_are_spoken_and_read_back(self):
+        text = "The weekly meeting starts at nine in the small conference room."
+        kokoro = self.synthesize({"text": text, "voice": "af_heart", "speed": 1.0, "lang": "en-us"})
+        self.assertSpoken(kokoro, text, 2.0)
+        heard = self.heard(kokoro.content).lower()
+        for word in ("weekly", "meeting", "conference", "room"):
+            self.assertIn(word, heard)
+        omni = self.synthesize({"text": text, "instruct": "calm and slow", "ref_audio": None, "ref_text": None,
+                                "duration": None, "speed": 1.0, "unknown_field": [1, 2]})
+        self.assertSpoken(omni, text, 2.0)
+
+    def test_a_short_reply_is_longer_than_the_500_ms_flute_skips(self):
+        # flute drops audio buffers under 500 ms; a one-word answer must survive that.
+        self.assertSpoken(self.synthesize({"text": "Yes.", "voice": "af_bella"}), "Yes.", 0.5)
+
+    def test_a_5000_character_text_is_spoken_whole_and_in_order(self):
+        sentence = "Please bring the quarterly report and your notes from the last review. "
+        text = (sentence * (5000 // len(sentence) + 1))[:5000].rsplit(" ", 1)[0]
+        first = "Our garden has tomatoes, beans and three old apple trees."
+        text = first + " " + text[len(first) + 1:]
+        self.assertLessEqual(len(text), 5000)
+        reply = self.synthesize({"text": text, "voice": "af_heart"})
+        seconds = self.assertSpoken(reply, text, 60)
+        heard = self.heard(reply.content).lower()
+        self.assertIn("garden", heard.split("quarterly")[0], "the first sentence comes first")
+        self.assertGreaterEqual(heard.count("quarterly"), 60, heard[:400])
+        print("figure: /synthesize of %d characters: %.1f s of speech" % (len(text), seconds))
+
+    def test_bad_bodies_get_json_errors(self):
+        cases = [({"text": ""}, 400), ({"voice": "af_heart"}, 400), ({"text": "Hi.", "speed": "fast"}, 422),
+                 ({"text": "Hi.", "speed": 9}, 422), ({"text": 5}, 422), ({"text": "x" * 200001}, 413)]
+        for body, status in cases:
+            reply = self.synthesize(body, timeout=60)
+            self.assertEqual(reply.status_code, status, (str(body)[:60], reply.text[:200]))
+            self.assertIn("detail", reply.json())
+        reply = requests.post(SERVERS.base + "/synthesize", data=b"{not json", timeout=60,
+                              headers=dict(auth(), **{"Content-Type": "application/json"}))
+        self.assertEqual(reply.status_code, 422, reply.text)
+
+    def test_health_says_the_local_voice_is_loaded(self):
+        deadline = time.time() + 30
+        health = {}
+        while time.time() < deadline:
+            health = requests.get(SERVERS.base + "/healthz", timeout=5).json()
+            if health.get("model_loaded"):
+                break
+            time.sleep(0.5)
+        self.assertEqual(health, {"ok": True, "model_loaded": True})
+
+
 class JobsAndMetricsTests(unittest.TestCase):
     def test_a_job_by_key_runs_and_its_events_stream_to_the_end(self):
         SERVERS.s3_client.upload_file(os.path.join(FIXTURES, "speech.flac"), BUCKET, "archive/talk.flac")
@@ -384,7 +480,9 @@ class JobsAndMetricsTests(unittest.TestCase):
             self.assertIn(family, text)
 
     def test_health_is_open_and_the_rest_needs_the_key(self):
-        self.assertEqual(requests.get(SERVERS.base + "/healthz", timeout=10).json(), {"ok": True})
+        health = requests.get(SERVERS.base + "/healthz", timeout=10).json()
+        self.assertIs(health["ok"], True)
+        self.assertIsInstance(health["model_loaded"], bool)
         self.assertEqual(requests.get(SERVERS.base + "/v1/jobs", timeout=10).status_code, 401)
         self.assertEqual(requests.get(SERVERS.base + "/v1/jobs", timeout=10,
                                       headers={"X-API-Key": API_KEY}).status_code, 200)

@@ -27,6 +27,14 @@ extension WorkerEnvironment {
             }
             settings.apiKey = nil
         }
+        switch http.voiceToken.resolve(environment: self.configuration.environment) {
+        case .success(let token): settings.voiceToken = token
+        case .failure(let problem):
+            guard http.voiceToken == WorkerConfig.HTTP().voiceToken else {
+                throw ConfigError(file: self.configuration.workerFile, message: "[http] voice token: \(problem.reason)")
+            }
+            settings.voiceToken = nil
+        }
         let open = [http.openHealth ? "/healthz" : nil, http.openMetrics ? "/metrics" : nil].compactMap { $0 }
         logger.info(
             settings.apiKey == nil
@@ -63,7 +71,8 @@ extension WorkerEnvironment {
                     }
                 },
                 transcriptionFunctions: self.functions(.transcription),
-                speechFunctions: self.functions(.speech), scratch: scratch, logger: logger))
+                speechFunctions: self.functions(.speech), scratch: scratch, logger: logger,
+                speechProbe: self.speechProbe()))
         return try HTTPServer(
             settings: HTTPServerSettings(
                 host: host, port: port, maxBodyBytes: http.maxBodyBytes, headerTimeout: http.headerTimeout,
@@ -71,6 +80,17 @@ extension WorkerEnvironment {
                 maxConnectionsPerAddress: http.maxConnectionsPerAddress, threads: http.threads,
                 scratchDirectory: scratch),
             responder: api, shutdown: shutdown, logger: logger.with("service", "http"))
+    }
+
+    /// A probe of the speech function's local voices for `/healthz` (none when it has no local provider).
+    func speechProbe() -> SpeechProbe {
+        let function = try? self.configuration.resolver.resolve(self.configuration.worker.speech.function, as: .speech)
+        guard let local = function?.localOnly, !local.allProviders.isEmpty else {
+            return SpeechProbe(synthesizer: nil)
+        }
+        let chain = self.pipelines.gateway.speechChain(
+            for: local, decoder: self.pipelines.decoder, sampleRate: self.configuration.worker.speech.sampleRate)
+        return SpeechProbe(synthesizer: chain)
     }
 
     /// The gateway functions for `capability`: the configured one first, then those whose names say they are for

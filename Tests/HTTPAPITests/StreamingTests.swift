@@ -38,9 +38,9 @@ extension HTTPServerTests {
                 }
                 #expect(head.status == 200)
                 try await within(.seconds(5), "the stream to wait") { await server.events.wait(for: "gate-waiting") }
-                // The whole test process is measured, and other suites run beside this one (some decode media for
-                // seconds): of up to 25 windows of 0.3 s (inside the 10 s idle timeout) the quietest counts, and a
-                // quiet one ends the wait. A stream that polled would burn its share in every window.
+                // The whole test process is measured (scripts/test runs this test alone, after the others): of up to
+                // 25 windows of 0.3 s (inside the 10 s idle timeout) the quietest counts, and a quiet one ends the
+                // wait. A stream that polled would burn its share in every window.
                 var cpu = Duration.seconds(1)
                 for _ in 0..<25 where cpu >= .milliseconds(25) {
                     let before = ProcessFigures.cpuTime

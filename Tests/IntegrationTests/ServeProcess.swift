@@ -75,7 +75,7 @@ struct WorkerSandbox {
         type = "openai"
         api_base = "\(apiBase)"
         api_key_location = "none"
-        timeouts = { non_streaming = { total_ms = 20000 } }
+        timeouts = { non_streaming = { total_ms = 60000 } }
         [functions.tts.variants.local]
         type = "chat_completion"
         model = "speech"

@@ -1,4 +1,5 @@
 import AudioMedia
+import CurlHTTP
 import Foundation
 import PipelineCore
 import Testing
@@ -79,5 +80,47 @@ struct SpeechIntegrationTests {
         let listed = try await sandbox.run(["jobs", "list"])
         let jobs = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(jobs.count == 1)
+    }
+}
+
+/// flute-gateway's `X-Kokoro-Token` / `X-OmniVoice-Token` on `POST /synthesize`, with a real `serve`.
+struct VoiceTokenTests {
+    @Test
+    func aConfiguredVoiceTokenIsRequiredOnSynthesizeInPlaceOfTheAPIKey() async throws {
+        let server = try await SpeechServer.start(["--no-preload"])
+        defer { server.stop() }
+        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
+        defer { sandbox.remove() }
+        let serve = try ServeProcess(
+            ["serve", "--listen", "127.0.0.1:0", "--log", "json"] + sandbox.options,
+            environment: ["AUDIO_WORKER_VOICE_TOKEN": "voice-secret", "AUDIO_WORKER_API_KEY": "api-secret"])
+        defer { serve.stop() }
+        let deadline = Date().addingTimeInterval(60)
+        var port: Int?
+        while port == nil, Date() < deadline {
+            port = serve.records.first { $0["msg"] as? String == "http listening" }?["port"] as? Int
+            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let base = "http://127.0.0.1:\(try #require(port, "serve did not start"))"
+        func post(_ path: String, _ headers: [String: String]) async throws -> HTTPResponse {
+            try await CurlHTTPClient().send(
+                HTTPRequest(
+                    method: .post, url: URL(string: base + path)!,
+                    headers: headers.merging(["Content-Type": "application/json"]) { $1 },
+                    body: Data(#"{"text": "Hello there.", "input": "Hello there.", "voice": "af_heart"}"#.utf8),
+                    timeout: .seconds(60)))
+        }
+
+        #expect(try await post("/synthesize", [:]).status == 401)
+        #expect(try await post("/synthesize", ["X-Kokoro-Token": "wrong"]).status == 401)
+        #expect(try await post("/synthesize", ["Authorization": "Bearer api-secret"]).status == 401, "not the key")
+        let kokoro = try await post("/synthesize", ["X-Kokoro-Token": "voice-secret"])
+        #expect(kokoro.status == 200, "\(String(decoding: kokoro.body.prefix(300), as: UTF8.self))")
+        #expect(kokoro.headers.first { $0.key.lowercased() == "content-type" }?.value == "audio/wav")
+        #expect(kokoro.body.prefix(4) == Data("RIFF".utf8) && kokoro.body.count > 24_000)
+        #expect(try await post("/synthesize", ["X-OmniVoice-Token": "voice-secret"]).status == 200)
+        // The other routes still want the API key, not the voice token.
+        #expect(try await post("/v1/audio/speech", ["X-Kokoro-Token": "voice-secret"]).status == 401)
+        #expect(try await post("/v1/audio/speech", ["Authorization": "Bearer api-secret"]).status == 200)
     }
 }

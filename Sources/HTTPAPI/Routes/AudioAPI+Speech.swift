@@ -49,7 +49,48 @@ extension AudioAPI {
             contentType: requested == "aac" ? "audio/aac" : format.mimeType)
     }
 
-    /// Submits a synthesis and answers with its audio as it is produced, encoded as `format` at 24 kHz.
+    /// flute-gateway's local voice services' `POST /synthesize` (Kokoro on port 8004, OmniVoice): `{text, voice?,
+    /// speed?, lang?, instruct?}`, unknown fields ignored, answered with a PCM16 mono 24 kHz WAV streamed as its
+    /// pieces finish, through `flute_tts_synthesis` (local voice first, cloud voices after, each voice name mapped
+    /// by the provider's `voices`). So flute routes its speech here by changing `KOKORO_URL` alone.
+    func localVoiceSynthesis(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        if let token = self.settings.voiceToken {
+            let given = request.head.headers.first("X-Kokoro-Token") ?? request.head.headers.first("X-OmniVoice-Token")
+            guard let given, token.matches(given.trimmingCharacters(in: .whitespaces)) else {
+                throw APIError(401, "a valid X-Kokoro-Token (or X-OmniVoice-Token) is required")
+            }
+        }
+        let body = try self.jsonObject(request.body)
+        guard let text = try Self.string(body, "text"), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        else {
+            throw APIError(400, "'text' is required and must not be empty", parameter: "text")
+        }
+        guard text.count <= self.settings.maxSpeechCharacters else {
+            throw APIError(
+                413, "'text' has \(text.count) characters; the limit is \(self.settings.maxSpeechCharacters)",
+                parameter: "text")
+        }
+        var speed: Double?
+        if let value = body["speed"], value != .null {
+            guard case .number(let number) = value, number.isFinite, (0.25...4).contains(number) else {
+                throw APIError(422, "'speed' must be a number from 0.25 to 4", parameter: "speed")
+            }
+            speed = number
+        }
+        // Read for their types only: the voices behind the function take no language or style instruction.
+        for field in ["lang", "instruct", "ref_text"] {
+            _ = try Self.string(body, field)
+        }
+        return try await self.streamSpeech(
+            text: text, voice: Self.nonEmpty(try Self.string(body, "voice")), speed: speed, function: nil,
+            format: .wav, contentType: "audio/wav", sampleRate: 24_000, minimumSeconds: Self.shortestVoiceReply)
+    }
+
+    /// flute-gateway skips audio shorter than half a second; a one-word answer is padded to it.
+    static let shortestVoiceReply = 0.6
+
+    /// Submits a synthesis and answers with its audio as it is produced, encoded as `format` at 24 kHz, and at
+    /// least `minimumSeconds` long.
     ///
     /// The answer waits for the first block of audio (holding a waiting slot), so a job that fails before any
     /// speech is an error response (503 when no speech provider could serve, 400 for bad input), not a truncated
@@ -57,7 +98,7 @@ extension AudioAPI {
     /// at the client's pace; the listener is dropped when the server is done with the response, sent or not.
     func streamSpeech(
         text: String, voice: String?, speed: Double?, function: String?, format: AudioFileFormat, contentType: String,
-        sampleRate: Int = 24_000
+        sampleRate: Int = 24_000, minimumSeconds: Double = 0
     ) async throws -> HTTPServerResponse {
         let bucket = self.dependencies.defaultBucket
         let outputKey = self.settings.speechPrefix + UUID().uuidString.lowercased() + "." + format.fileExtension
@@ -137,7 +178,9 @@ extension AudioAPI {
                                 sampleRate: sampleRate, as: format, outputRate: sampleRate)
                             // A block can be a whole piece (a minute of speech): encoded a second at a time, the
                             // encoded copies stay small.
+                            var encoded = 0
                             func encode(_ samples: [Float]) async throws {
+                                encoded += samples.count
                                 var start = samples.startIndex
                                 while start < samples.endIndex {
                                     let end = min(start + sampleRate, samples.endIndex)
@@ -155,6 +198,11 @@ extension AudioAPI {
                                 }
                             }
                             if complete {
+                                // Padded with silence to the shortest answer the caller keeps.
+                                let shortest = Int(minimumSeconds * Double(sampleRate))
+                                if encoded < shortest {
+                                    try await encode([Float](repeating: 0, count: shortest - encoded))
+                                }
                                 try spool.append(try await stream.finish())
                             }
                             spool.close(complete ? .complete : .failed)

@@ -10,6 +10,9 @@ package struct AudioAPI: HTTPResponder {
     package struct Settings: Sendable {
         /// The key clients must send (`Authorization: Bearer KEY` or `X-API-Key: KEY`); nil for none.
         package var apiKey: Secret?
+        /// The token `POST /synthesize` takes instead of the key (`X-Kokoro-Token` or `X-OmniVoice-Token`), as
+        /// flute-gateway's local voice services do; nil to ask that route for the key like the others.
+        package var voiceToken: Secret?
         /// Whether `/healthz` answers without the key.
         package var openHealth = true
         /// Whether `/metrics` answers without the key.
@@ -58,13 +61,17 @@ package struct AudioAPI: HTTPResponder {
         package var scratch: URL
         /// The log.
         package var logger: Logger
+        /// Whether the speech function's local voice answers, for `/healthz`'s `model_loaded`.
+        package var speechProbe: SpeechProbe
 
         /// Creates the dependencies.
         package init(
             control: JobControl, storage: any ObjectStorage, defaultBucket: String, liveAudio: LiveAudio,
             encoder: any AudioEncoding, metrics: Metrics, refreshMetrics: @escaping @Sendable () async -> Void,
-            transcriptionFunctions: [String], speechFunctions: [String], scratch: URL, logger: Logger
+            transcriptionFunctions: [String], speechFunctions: [String], scratch: URL, logger: Logger,
+            speechProbe: SpeechProbe = SpeechProbe(synthesizer: nil)
         ) {
+            self.speechProbe = speechProbe
             self.control = control
             self.storage = storage
             self.defaultBucket = defaultBucket
@@ -114,6 +121,10 @@ package struct AudioAPI: HTTPResponder {
             return Route(name: "/v1/audio/transcriptions", methods: ["POST"], shape: .openAI, open: false)
         case ["v1", "audio", "speech"]:
             return Route(name: "/v1/audio/speech", methods: ["POST"], shape: .openAI, open: false)
+        case ["synthesize"]:
+            // With a voice token the route checks it itself, in place of the key.
+            return Route(
+                name: "/synthesize", methods: ["POST"], shape: .fastAPI, open: self.settings.voiceToken != nil)
         case ["v1", "models"]: return Route(name: "/v1/models", methods: ["GET"], shape: .openAI, open: false)
         case ["v1", "jobs"]: return Route(name: "/v1/jobs", methods: ["GET", "POST"], shape: .openAI, open: false)
         case let route where route.count == 3 && route[0] == "v1" && route[1] == "jobs":
@@ -187,12 +198,16 @@ package struct AudioAPI: HTTPResponder {
     private func dispatch(_ request: HTTPServerRequest, route: Route) async throws -> HTTPServerResponse {
         let head = request.head
         switch (route.name, head.method) {
-        case ("/healthz", _): return .json(.object(["ok": .bool(true)]))
+        case ("/healthz", _):
+            // `ok` as ffmpeg-whisper's callers read it; `model_loaded` as flute-gateway asks of a local voice.
+            let loaded = await self.dependencies.speechProbe.ready()
+            return .json(.object(["ok": .bool(true), "model_loaded": .bool(loaded)]))
         case ("/metrics", _): return await self.metrics()
         case ("/transcribe", _): return try await self.transcribe(request, fileRoute: false)
         case ("/transcribe_file", _): return try await self.transcribe(request, fileRoute: true)
         case ("/v1/audio/transcriptions", _): return try await self.openAITranscription(request)
         case ("/v1/audio/speech", _): return try await self.openAISpeech(request)
+        case ("/synthesize", _): return try await self.localVoiceSynthesis(request)
         case ("/v1/models", _): return self.models()
         case ("/v1/jobs", "POST"): return try await self.createJob(request)
         case ("/v1/jobs", _): return try await self.listJobs(head)

@@ -34,6 +34,10 @@ package struct WorkerConfig: Sendable, Equatable {
         package var listen = "127.0.0.1:8078"
         /// Where the API key comes from (`AUDIO_WORKER_API_KEY`, or a `path::` file); with none, no key is asked.
         package var apiKey = CredentialLocation.environment("AUDIO_WORKER_API_KEY")
+        /// Where the token of `POST /synthesize` comes from (`AUDIO_WORKER_VOICE_TOKEN`, or a `path::` file), sent
+        /// as flute-gateway sends its local voices' (`X-Kokoro-Token`, `X-OmniVoice-Token`); with none, that route
+        /// asks for the API key as the others do.
+        package var voiceToken = CredentialLocation.environment("AUDIO_WORKER_VOICE_TOKEN")
         /// Whether `/healthz` answers without the key.
         package var openHealth = true
         /// Whether `/metrics` answers without the key.
@@ -552,7 +556,8 @@ package struct WorkerConfig: Sendable, Equatable {
 
     private mutating func readHTTP(_ table: ConfigTable) throws(ConfigError) {
         try table.rejectUnknownKeys(allowing: [
-            "listen", "api_key_location", "open_health", "open_metrics", "max_body_mb", "sync_timeout_s", "max_waiting",
+            "listen", "api_key_location", "voice_token_location", "open_health", "open_metrics", "max_body_mb",
+            "sync_timeout_s", "max_waiting",
             "max_connections", "max_connections_per_address", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
             "threads",
         ])
@@ -565,6 +570,13 @@ package struct WorkerConfig: Sendable, Equatable {
                 throw table.error("api_key_location", "api_key_location must be env::VAR, path::FILE or none")
             }
             self.http.apiKey = location
+        }
+        if let text = try table.string("voice_token_location") {
+            guard let location = CredentialLocation(parsing: text) else {
+                throw table.error(
+                    "voice_token_location", "voice_token_location must be env::VAR, path::FILE or none")
+            }
+            self.http.voiceToken = location
         }
         self.http.openHealth = try table.bool("open_health") ?? self.http.openHealth
         self.http.openMetrics = try table.bool("open_metrics") ?? self.http.openMetrics

@@ -25,10 +25,29 @@ package struct OpenAISpeechClient: TextToSpeech {
         self.http = http
     }
 
+    /// OpenAI's own voices, which its API takes and no other name.
+    static let openAIVoices: Set<String> = [
+        "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse", "marin",
+        "cedar",
+    ]
+
+    /// The voice to ask for: the name mapped by `voices`, else as given, except that OpenAI itself (api.openai.com)
+    /// gets its default voice for a name it does not have (a Kokoro voice such as `af_bella` from flute), rather
+    /// than a request it refuses.
+    func voice(for name: String?) -> String {
+        let fallback = self.settings.voice ?? "alloy"
+        guard let name else { return fallback }
+        if let mapped = self.settings.voices[name] { return mapped }
+        if self.endpoint.host?.lowercased() == "api.openai.com", !Self.openAIVoices.contains(name) {
+            return fallback
+        }
+        return name
+    }
+
     package func synthesize(_ request: SpeechRequest) async throws -> SpeechResult {
         try self.settings.checkFits(request.text)
         let format = self.settings.responseFormat ?? "wav"
-        let voice = request.voice.map { self.settings.voices[$0] ?? $0 } ?? self.settings.voice ?? "alloy"
+        let voice = self.voice(for: request.voice)
         let payload: [String: JSONValue] = [
             "model": .string(self.modelName), "input": .string(request.text), "voice": .string(voice),
             "response_format": .string(format), "speed": .number(self.settings.speed ?? request.speed),

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Whether speech can be had now, as `/healthz` tells flute-gateway (`model_loaded`, which it requires of a local
+/// voice before using it): whether a one-word synthesis sent to the speech function's local providers was last
+/// answered. The answer is cached; a stale one is returned at once while a new probe runs, so health stays fast.
+/// Cloud providers are never probed: a health check must not cost money.
+package actor SpeechProbe {
+    private let synthesizer: (any TextToSpeech)?
+    private let interval: Duration
+    private var last: (at: ContinuousClock.Instant, ready: Bool)?
+    private var probing: Task<Void, Never>?
+
+    /// Creates a probe of `synthesizer` (nil when the function has no local provider: never ready), repeated when
+    /// its last answer is older than `interval`.
+    package init(synthesizer: (any TextToSpeech)?, interval: Duration = .seconds(30)) {
+        self.synthesizer = synthesizer
+        self.interval = interval
+    }
+
+    /// The last probe's answer (false before one has come back), starting a new probe when it is stale.
+    package func ready() -> Bool {
+        if self.last.map({ ContinuousClock.now - $0.at >= self.interval }) ?? true, self.probing == nil,
+            let synthesizer = self.synthesizer
+        {
+            self.probing = Task {
+                let answered = (try? await synthesizer.synthesize(SpeechRequest(text: "Ready."))) != nil
+                self.record(answered)
+            }
+        }
+        return self.last?.ready ?? false
+    }
+
+    /// Waits for the probe in flight, if any (tests, and `serve` at start).
+    package func settle() async {
+        await self.probing?.value
+    }
+
+    private func record(_ ready: Bool) {
+        self.last = (ContinuousClock.now, ready)
+        self.probing = nil
+    }
+}
+
+extension ResolvedFunction {
+    /// This function with only its local providers (those that do not bill), each variant tried once: what a
+    /// health probe may call.
+    package var localOnly: ResolvedFunction {
+        func local(_ variant: ResolvedVariant) -> ResolvedVariant? {
+            var variant = variant
+            variant.providers = variant.providers.filter {
+                $0.skipReason == nil && !($0.settings.cloud ?? ProviderBudget.isCloud(apiBase: $0.apiBase))
+            }
+            variant.retries = RetrySettings(numRetries: 0, maxDelay: variant.retries.maxDelay)
+            return variant.providers.isEmpty ? nil : variant
+        }
+        var function = self
+        function.candidates = self.candidates.compactMap { entry in local(entry.variant).map { ($0, entry.weight) } }
+        function.fallbacks = self.fallbacks.compactMap(local)
+        function.extras = self.extras.compactMap { entry in local(entry.variant).map { ($0, entry.position) } }
+        return function
+    }
+}
