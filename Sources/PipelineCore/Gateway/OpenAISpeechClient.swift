@@ -34,7 +34,7 @@ package struct OpenAISpeechClient: TextToSpeech {
     /// The voice to ask for: the name mapped by `voices`, else as given, except that OpenAI itself (api.openai.com)
     /// gets its default voice for a name it does not have (a Kokoro voice such as `af_bella` from flute), rather
     /// than a request it refuses.
-    func voice(for name: String?) -> String {
+    package func voice(for name: String?) -> String {
         let fallback = self.settings.voice ?? "alloy"
         guard let name else { return fallback }
         if let mapped = self.settings.voices[name] { return mapped }
