@@ -137,10 +137,7 @@ struct JetStreamWorkerTests {
         let sandbox = try WorkerSandbox(apiBase: server.apiBase)
         defer { sandbox.remove() }
         let cluster = Cluster(sandbox: sandbox, nats: nats)
-        let inputs = URL(fileURLWithPath: sandbox.data + "/store/assets/inputs")
-        try FileManager.default.createDirectory(at: inputs, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            at: WorkerProcess.fixtureURL("speech.wav"), to: inputs.appendingPathComponent("speech.wav"))
+        try sandbox.storeInput("speech.wav")
 
         // A producer such as pmoves-yt publishes JSON jobs itself, with no CLI or HTTP in between.
         let producer = try await JetStreamJobQueue.open(settings: NATSSettings(url: nats.url), visibility: .seconds(30))
@@ -180,22 +177,13 @@ struct JetStreamWorkerTests {
         let sandbox = try WorkerSandbox(apiBase: server.apiBase)
         defer { sandbox.remove() }
         let cluster = Cluster(sandbox: sandbox, nats: nats)
-        let inputs = URL(fileURLWithPath: sandbox.data + "/store/assets/inputs")
-        try FileManager.default.createDirectory(at: inputs, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            at: WorkerProcess.fixtureURL("speech.wav"), to: inputs.appendingPathComponent("speech.wav"))
+        try sandbox.storeInput("speech.wav")
 
         let worker = try cluster.serve(["serve", "--no-api", "--log", "json"])
         defer { worker.stop() }
         let node = try cluster.serve(["serve", "--workers", "0", "--listen", "127.0.0.1:0", "--log", "json"])
         defer { node.stop() }
-        let deadline = Date().addingTimeInterval(60)
-        var port: Int?
-        while port == nil, Date() < deadline {
-            port = node.records.first { $0["msg"] as? String == "http listening" }?["port"] as? Int
-            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        let apiPort = try #require(port, "the API-only node did not start")
+        let apiPort = try await node.listeningPort()
 
         // The node has no worker: only the ledger's change feed tells it that the other process finished the job
         // (its fallback re-read comes after 60 s, past this request's timeout).
@@ -223,15 +211,12 @@ struct JetStreamWorkerTests {
     private func serveWithAPI(_ cluster: Cluster, environment: [String: String]) async throws -> (ServeProcess, Int) {
         let serve = try ServeProcess(
             ["serve", "--listen", "127.0.0.1:0", "--log", "json"] + cluster.sandbox.options, environment: environment)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let port = serve.records.first(where: { $0["msg"] as? String == "http listening" })?["port"] as? Int {
-                return (serve, port)
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        do {
+            return (serve, try await serve.listeningPort())
+        } catch {
+            serve.stop()
+            throw error
         }
-        serve.stop()
-        throw SetupError("serve did not start listening")
     }
 
     /// The value of the metric line starting with `prefix` on `/metrics`, or 0.

@@ -44,6 +44,18 @@ final class ServeProcess: Sendable {
         }
     }
 
+    /// The port the HTTP API listens on, once the log says so (within a minute).
+    func listeningPort() async throws -> Int {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let port = self.records.first(where: { $0["msg"] as? String == "http listening" })?["port"] as? Int {
+                return port
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw SetupError("serve did not start listening")
+    }
+
     /// Kills the process if it still runs, and removes its log.
     func stop() {
         if self.process.isRunning {
@@ -126,6 +138,13 @@ struct WorkerSandbox {
     func job(_ id: String) async throws -> [String: Any] {
         let outcome = try await self.run(["jobs", "show", id])
         return (try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    /// Copies fixture `name` into the file store as `inputs/NAME` of bucket `assets`, for requests that name a key.
+    func storeInput(_ name: String) throws {
+        let inputs = URL(fileURLWithPath: self.data + "/store/assets/inputs")
+        try FileManager.default.createDirectory(at: inputs, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: WorkerProcess.fixtureURL(name), to: inputs.appendingPathComponent(name))
     }
 
     /// Removes the sandbox.

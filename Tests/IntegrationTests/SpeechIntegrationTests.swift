@@ -95,13 +95,7 @@ struct VoiceTokenTests {
             ["serve", "--listen", "127.0.0.1:0", "--log", "json"] + sandbox.options,
             environment: ["AUDIO_WORKER_VOICE_TOKEN": "voice-secret", "AUDIO_WORKER_API_KEY": "api-secret"])
         defer { serve.stop() }
-        let deadline = Date().addingTimeInterval(60)
-        var port: Int?
-        while port == nil, Date() < deadline {
-            port = serve.records.first { $0["msg"] as? String == "http listening" }?["port"] as? Int
-            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        let base = "http://127.0.0.1:\(try #require(port, "serve did not start"))"
+        let base = "http://127.0.0.1:\(try await serve.listeningPort())"
         func post(_ path: String, _ headers: [String: String]) async throws -> HTTPResponse {
             try await CurlHTTPClient().send(
                 HTTPRequest(
@@ -122,5 +116,36 @@ struct VoiceTokenTests {
         // The other routes still want the API key, not the voice token.
         #expect(try await post("/v1/audio/speech", ["X-Kokoro-Token": "voice-secret"]).status == 401)
         #expect(try await post("/v1/audio/speech", ["Authorization": "Bearer api-secret"]).status == 200)
+    }
+
+    @Test
+    func withNoVoiceAnsweringSynthesizeIs503WithRetryAfterAtOnceAndTheJobIsCancelled() async throws {
+        let server = try await SpeechServer.start(["--echo", "--no-preload", "--fail-always-status", "503"])
+        defer { server.stop() }
+        // Five attempts of the job, the shipped default: the caller must not wait for the retries.
+        let sandbox = try WorkerSandbox(
+            apiBase: server.apiBase, worker: "[worker]\nmax_attempts = 5\nretry_base_s = 30")
+        defer { sandbox.remove() }
+        let serve = try ServeProcess(["serve", "--listen", "127.0.0.1:0", "--log", "json"] + sandbox.options)
+        defer { serve.stop() }
+        let port = try await serve.listeningPort()
+
+        let started = ContinuousClock.now
+        let reply = try await CurlHTTPClient().send(
+            HTTPRequest(
+                method: .post, url: URL(string: "http://127.0.0.1:\(port)/synthesize")!,
+                headers: ["Content-Type": "application/json"], body: Data(#"{"text": "Hello there."}"#.utf8),
+                timeout: .seconds(60)))
+        let elapsed = ContinuousClock.now - started
+
+        #expect(reply.status == 503, "\(String(decoding: reply.body, as: UTF8.self))")
+        let retryAfter = reply.headers.first { $0.key.lowercased() == "retry-after" }?.value
+        #expect(retryAfter.flatMap(Int.init).map { (1...3600).contains($0) } == true, "\(reply.headers)")
+        #expect(String(decoding: reply.body, as: UTF8.self).contains("no speech provider could serve now"))
+        #expect(elapsed < .seconds(30), "answered after the first attempt, not after the retries")
+        let jobs =
+            try JSONSerialization.jsonObject(
+                with: Data(try await sandbox.run(["jobs", "list"]).stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(jobs.map { $0["status"] as? String } == ["cancelled"], "\(jobs)")
     }
 }

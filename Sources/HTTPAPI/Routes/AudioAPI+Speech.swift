@@ -131,7 +131,10 @@ extension AudioAPI {
                         guard case .samples(let samples) = await audio.receive() else { return nil }
                         return .audio(samples)
                     }
-                    group.addTask { (try? await control.waitForEnd(of: job.id, timeout: timeout)).map(First.ended) }
+                    group.addTask {
+                        (try? await control.waitForEnd(of: job.id, timeout: timeout, orFirstFailure: true))
+                            .map(First.ended)
+                    }
                     var outcome: First?
                     while outcome == nil, let next = await group.next() {
                         outcome = next
@@ -151,6 +154,11 @@ extension AudioAPI {
             firstBlock = samples
         case .ended(let ended):
             stopListening()
+            if ended.status == .failed {
+                // Its first attempt failed: the caller is told to come back (503 with Retry-After) rather than held
+                // until the retry, and the job, whose audio nobody would receive, is cancelled.
+                _ = try? await control.cancel(id: ended.id)
+            }
             if ended.status != .succeeded {
                 throw Self.speechFailure(ended)
             }
@@ -241,7 +249,12 @@ extension AudioAPI {
                 503, "no speech provider could serve: " + (error?.message ?? ""), code: "no_provider",
                 headers: [("Retry-After", "5")])
         case (.cancelled, _): return APIError(409, "job \(job.id) was cancelled", code: "cancelled")
-        case (.queued, _), (.running, _), (.failed, _):
+        case (.failed, _):
+            let wait = max(1, Int((job.runAfter.timeIntervalSinceNow).rounded(.up)))
+            return APIError(
+                503, "no speech provider could serve now: " + (error?.message ?? ""), code: "no_provider",
+                headers: [("Retry-After", String(min(wait, 3600)))])
+        case (.queued, _), (.running, _):
             return APIError(504, "job \(job.id) is still \(job.status.rawValue); follow it at /v1/jobs/\(job.id)")
         default: return APIError(500, error?.message ?? "the synthesis failed", code: error?.kind)
         }

@@ -58,22 +58,29 @@ package struct JobControl: Sendable {
     }
 
     /// Waits until job `id` has ended or `timeout` passes; see ``submitAndWait(_:timeout:onProgress:)``.
+    ///
+    /// With `orFirstFailure`, an attempt that failed (a retry scheduled) also ends the wait: a caller that cannot
+    /// wait for the retry answers at once instead.
     package func waitForEnd(
-        of id: String, timeout: Duration, onProgress: @escaping @Sendable (JobEvent) async -> Void = { _ in }
+        of id: String, timeout: Duration, orFirstFailure: Bool = false,
+        onProgress: @escaping @Sendable (JobEvent) async -> Void = { _ in }
     ) async throws -> Job {
         let subscription = self.events.subscribe(jobID: id)
         defer { subscription.finish() }
-        return try await self.wait(for: id, subscription: subscription, timeout: timeout, onProgress: onProgress)
+        return try await self.wait(
+            for: id, subscription: subscription, timeout: timeout, orFirstFailure: orFirstFailure,
+            onProgress: onProgress)
     }
 
     /// Waits on `subscription` until job `id` has ended or `timeout` passes; returns the job as last seen.
     package func wait(
-        for id: String, subscription: JobSubscription, timeout: Duration,
+        for id: String, subscription: JobSubscription, timeout: Duration, orFirstFailure: Bool = false,
         onProgress: @escaping @Sendable (JobEvent) async -> Void = { _ in }
     ) async throws -> Job {
+        func ends(_ status: JobStatus) -> Bool { !status.isActive || (orFirstFailure && status == .failed) }
         // The job may have ended before the subscription began (an idempotent resubmission of a finished job).
         guard let current = try await self.backend.ledger.job(id: id) else { throw JobQueueError.notFound(id) }
-        if !current.status.isActive {
+        if ends(current.status) {
             return current
         }
         return try await withThrowingTaskGroup(of: Job?.self) { group in
@@ -81,7 +88,7 @@ package struct JobControl: Sendable {
                 for await event in subscription.events where event.job.id == id {
                     if event.kind == .progress {
                         await onProgress(event)
-                    } else if event.isFinal {
+                    } else if event.isFinal || (orFirstFailure && event.kind == .failed) {
                         return event.job
                     }
                 }
@@ -96,7 +103,7 @@ package struct JobControl: Sendable {
                 group.addTask {
                     while !Task.isCancelled {
                         let seen = changes.generation
-                        if let job = try await self.backend.ledger.job(id: id), !job.status.isActive {
+                        if let job = try await self.backend.ledger.job(id: id), ends(job.status) {
                             return job
                         }
                         await changes.wait(after: seen, timeout: .seconds(60))
