@@ -88,8 +88,11 @@ enum BatchCommand: Command {
         let worker = environment.worker(
             concurrency: try arguments.integer("--concurrency", in: 1...256), drain: false, drainWait: .zero,
             logger: .silent, shutdown: workerShutdown)
+        // Events go where serve's go (NATS when NATS_URL is set), so PMOVES hears a reprocessed archive too; the
+        // forwarder starts first and stops last.
+        let (events, _) = environment.eventForwarder(logger: .silent)
         let group = ServiceGroup(
-            [ServiceGroup.Member(worker, shutdown: workerShutdown)], shutdown: shutdown,
+            [events, ServiceGroup.Member(worker, shutdown: workerShutdown)], shutdown: shutdown,
             grace: environment.configuration.worker.worker.shutdownGrace, logger: .silent)
         // Subscribed before the worker starts, so no change to the batch's jobs is missed.
         let subscription = environment.events.subscribe()

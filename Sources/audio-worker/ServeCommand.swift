@@ -40,19 +40,8 @@ enum ServeCommand: Command {
         let logger = Logger(sink: sink).with("data_dir", environment.dataDirectory.path)
         // Started in this order, stopped in reverse: the API stops taking requests and finishes its waits while
         // the worker still runs their jobs; the worker finishes its jobs while the forwarder still announces them.
-        var members: [ServiceGroup.Member] = []
-        let eventsShutdown = ShutdownSignal()
-        // With NATS_URL set, PMOVES hears the jobs on NATS whichever queue backend runs them.
-        let nats = NATSSettings(environment: environment.configuration.environment).map {
-            NATSEventPublisher(settings: $0, metrics: environment.metrics, logger: logger.with("service", "events"))
-        }
-        let publisher = EventPublishers(
-            [LoggingEventPublisher(logger: logger), MetricsEventPublisher(metrics: environment.metrics)]
-                + (nats.map { [$0] } ?? []))
-        members.append(
-            ServiceGroup.Member(
-                JobEventForwarder(events: environment.events, publisher: publisher, shutdown: eventsShutdown),
-                shutdown: eventsShutdown))
+        let (events, nats) = environment.eventForwarder(logger: logger)
+        var members = [events]
         if workers > 0 {
             await environment.repairQueue(logger: logger)
             let workerShutdown = ShutdownSignal()

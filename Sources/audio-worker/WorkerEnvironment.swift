@@ -86,6 +86,23 @@ struct WorkerEnvironment: Sendable {
         }
     }
 
+    /// The service that hands every job event to the log, the metrics and, with `NATS_URL` set, NATS (whichever
+    /// queue backend runs the jobs, so PMOVES hears them); the NATS publisher too, for `services.announce.v1`.
+    func eventForwarder(logger: Logger) -> (member: ServiceGroup.Member, nats: NATSEventPublisher?) {
+        let nats = NATSSettings(environment: self.configuration.environment).map {
+            NATSEventPublisher(settings: $0, metrics: self.metrics, logger: logger.with("service", "events"))
+        }
+        let publisher = EventPublishers(
+            [LoggingEventPublisher(logger: logger), MetricsEventPublisher(metrics: self.metrics)]
+                + (nats.map { [$0] } ?? []))
+        let shutdown = ShutdownSignal()
+        return (
+            ServiceGroup.Member(
+                JobEventForwarder(events: self.events, publisher: publisher, shutdown: shutdown), shutdown: shutdown),
+            nats
+        )
+    }
+
     /// The job budgets of `[budget]`.
     static func budgets(_ budget: WorkerConfig.Budget) -> JobExecutor.Budgets {
         JobExecutor.Budgets(

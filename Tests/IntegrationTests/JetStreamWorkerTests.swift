@@ -297,9 +297,24 @@ struct JetStreamWorkerTests {
                 at: WorkerProcess.fixtureURL(name), to: source.appendingPathComponent(name))
         }
 
+        // PMOVES hears a reprocessed archive as it hears serve: ffmpeg-whisper's hook for each transcript.
+        let listener = try NATSConnection(settings: NATSSettings(url: nats.url))
+        let ready = try NATSSubscription.subscribe(connection: listener, subject: "ingest.transcript.ready.v1")
+
         let batch = try await cluster.run(["batch", source.deletingLastPathComponent().path])
 
         #expect(batch.status == 0, "\(batch.stdout) \(batch.stderr)")
+        var heard: [[String: Any]] = []
+        let deadline = ContinuousClock.now + .seconds(10)
+        while heard.count < 2, ContinuousClock.now < deadline {
+            if let body = try ready.next() {
+                heard.append(try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:])
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        #expect(heard.count == 2, "one ingest.transcript.ready.v1 per file")
+        #expect(heard.allSatisfy { $0["service"] as? String == "ffmpeg-whisper" && $0["segment_count"] != nil })
         #expect(batch.stdout.contains("succeeded 2"), "\(batch.stdout)")
         let jobs = try await cluster.jobs()
         #expect(jobs.count == 2)
