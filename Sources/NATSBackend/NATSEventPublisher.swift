@@ -27,12 +27,40 @@ package final class NATSEventPublisher: EventPublisher {
         }
     }
 
+    /// Which of ffmpeg-whisper's optional events to send, by its own flags.
+    package struct Options: Sendable, Equatable {
+        /// `FFW_CGP_PUBLISH` (default true): the CGP packet `tokenism.cgp.ready.v1` and the hook
+        /// `ingest.transcript.ready.v1` after each transcription.
+        package var cgp = true
+        /// `FFW_CONTENT_RAW_PUBLISH` (default false): `content.raw.v1`, enveloped.
+        package var contentRaw = false
+
+        /// The defaults.
+        package init() {}
+
+        /// The flags as ffmpeg-whisper reads them (`1`, `true`, `yes`, `on` are true).
+        package init(environment: [String: String]) {
+            func flag(_ name: String, _ fallback: Bool) -> Bool {
+                guard let text = environment[name]?.trimmingCharacters(in: .whitespaces).lowercased(), !text.isEmpty
+                else { return fallback }
+                return ["1", "true", "yes", "on"].contains(text)
+            }
+            self.cgp = flag("FFW_CGP_PUBLISH", true)
+            self.contentRaw = flag("FFW_CONTENT_RAW_PUBLISH", false)
+        }
+    }
+
     private struct State {
         var connection: NATSConnection?
         var nextAttempt: ContinuousClock.Instant?
     }
 
     private let settings: NATSSettings
+    private let options: Options
+    // Finished transcripts by job id, handed over by the executor before the job is settled, for the events that
+    // carry their text; at most `rememberedTranscripts`, oldest dropped first.
+    private let transcripts = Mutex<[(id: String, document: TranscriptDocument)]>([])
+    private static let rememberedTranscripts = 64
     private let metrics: Metrics
     private let logger: Logger
     private let reconnectInterval: Duration
@@ -41,8 +69,12 @@ package final class NATSEventPublisher: EventPublisher {
     private let pool = BlockingPool(name: "audio-worker.events", threads: 1)
 
     /// Creates a publisher for the server `settings` name; it connects on the first event.
-    package init(settings: NATSSettings, metrics: Metrics, logger: Logger, reconnectInterval: Duration = .seconds(10)) {
+    package init(
+        settings: NATSSettings, metrics: Metrics, logger: Logger, options: Options = Options(),
+        reconnectInterval: Duration = .seconds(10)
+    ) {
         self.settings = settings
+        self.options = options
         self.metrics = metrics
         self.logger = logger
         self.reconnectInterval = reconnectInterval
@@ -65,12 +97,33 @@ package final class NATSEventPublisher: EventPublisher {
         await self.send(.object(payload), to: "services.announce.v1")
     }
 
+    /// Keeps job `id`'s finished transcript for the events of its success.
+    package func remember(_ id: String, _ document: TranscriptDocument) {
+        self.transcripts.withLock { kept in
+            kept.append((id, document))
+            if kept.count > Self.rememberedTranscripts {
+                kept.removeFirst(kept.count - Self.rememberedTranscripts)
+            }
+        }
+    }
+
     package func publish(_ event: JobEvent) async {
         // Progress is for in-process waiters; PMOVES hears state changes.
         guard event.kind != .progress else { return }
         await self.send(Self.envelope(for: event), to: "audio.job.\(event.kind.rawValue).v1")
-        if event.kind == .succeeded, let ready = Self.transcriptReady(event) {
+        guard event.kind == .succeeded, event.job.kind == .transcribe else { return }
+        let document = self.transcripts.withLock { kept -> TranscriptDocument? in
+            guard let index = kept.firstIndex(where: { $0.id == event.job.id }) else { return nil }
+            return kept.remove(at: index).document
+        }
+        if self.options.cgp, let ready = Self.transcriptReady(event) {
             await self.send(ready, to: "ingest.transcript.ready.v1")
+        }
+        if let document, self.options.cgp {
+            await self.send(Self.cgpPacket(event, document), to: "tokenism.cgp.ready.v1")
+        }
+        if let document, self.options.contentRaw {
+            await self.send(Self.contentRaw(event, document), to: "content.raw.v1")
         }
     }
 
@@ -115,6 +168,90 @@ package final class NATSEventPublisher: EventPublisher {
         ]
         if let contextID = spec.contextID { payload["context_id"] = .string(contextID) }
         return .object(payload)
+    }
+
+    /// ffmpeg-whisper's CGP packet (`chit.cgp.v1.0`) for a finished transcription: one super node, one
+    /// constellation whose points are the first 50 segments, placed along the recording.
+    static func cgpPacket(_ event: JobEvent, _ document: TranscriptDocument) -> JSONValue {
+        let id = event.job.id
+        let duration = max(document.duration, 0.001)
+        let speakers = Double(document.speakers.count)
+        let points: [JSONValue] = document.segments.prefix(50).enumerated().map { index, segment in
+            .object([
+                "id": .string("seg:\(index)"), "modality": .string("audio"),
+                "proj": .number(min(max(segment.start / duration, 0), 1)), "conf": .number(0.9),
+                "summary": .string(String(segment.text.prefix(200))),
+            ])
+        }
+        var meta: [String: JSONValue] = [
+            "source": .string("ffmpeg-whisper"),
+            "tags": .array(["transcription", "audio", "whisper"].map(JSONValue.string)),
+            "language": document.language.map(JSONValue.string) ?? .null,
+            "model": document.model.map(JSONValue.string) ?? .null,
+            "provider": document.provider.map(JSONValue.string) ?? .null,
+            "video_id": document.videoID.map(JSONValue.string) ?? .null,
+            "audio_uri": document.audioURI.map(JSONValue.string) ?? .null, "speaker_count": .number(speakers),
+        ]
+        if let contextID = document.contextID { meta["context_id"] = .string(contextID) }
+        let constellation: JSONValue = .object([
+            "id": .string("transcript:\(id)"), "anchor": .array([.number(0.5), .number(0.5), .number(0.5)]),
+            "spectrum": .array([
+                .number(Double(document.segments.count) / duration), .number(document.duration / 3600),
+                .number(speakers / 5),
+            ]),
+            "points": .array(points),
+        ])
+        return .object([
+            "spec": .string("chit.cgp.v1.0"), "summary": .string(String(document.text.prefix(280))),
+            "created_at": .string(JSONLinesLogSink.timestamp(event.time)),
+            "super_nodes": .array([
+                .object([
+                    "id": .string("transcription:\(id)"), "label": .string("ffmpeg-whisper"), "x": .number(0),
+                    "y": .number(0), "r": .number(1), "constellations": .array([constellation]),
+                ])
+            ]),
+            "meta": .object(meta),
+        ])
+    }
+
+    /// ffmpeg-whisper's `content.raw.v1` for a finished transcription, in the PMOVES envelope.
+    static func contentRaw(_ event: JobEvent, _ document: TranscriptDocument) -> JSONValue {
+        let id = event.job.id
+        let reference = document.videoID ?? id
+        // The five commonest words of four letters or more, most frequent first (ties alphabetical).
+        var counts: [String: Int] = [:]
+        for word in document.text.lowercased().split(whereSeparator: { !$0.isLetter && $0 != "'" })
+        where word.count >= 4 {
+            counts[String(word), default: 0] += 1
+        }
+        let favorites = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(5)
+        var meta: [String: JSONValue] = [
+            "namespace": document.namespace.map(JSONValue.string) ?? .null,
+            "language": document.language.map(JSONValue.string) ?? .null,
+            "model": document.model.map(JSONValue.string) ?? .null,
+            "provider": document.provider.map(JSONValue.string) ?? .null,
+            "video_id": document.videoID.map(JSONValue.string) ?? .null,
+            "audio_uri": document.audioURI.map(JSONValue.string) ?? .null,
+            "segment_count": .number(Double(document.segments.count)),
+            "speaker_count": .number(Double(document.speakers.count)),
+            "emitted_at": .string(JSONLinesLogSink.timestamp(event.time)),
+        ]
+        if let contextID = document.contextID { meta["context_id"] = .string(contextID) }
+        let payload: JSONValue = .object([
+            "content_id": .string("transcript:\(reference)"), "text": .string(document.text),
+            "source_ref": .string(
+                document.audioURI ?? document.videoID.map { "video:\($0)" } ?? "ffmpeg-whisper:\(id)"),
+            "content_type": .string("audio/transcript"), "lane": .string("audio"),
+            "aliases": .array([document.videoID, document.contextID].compactMap { $0 }.map(JSONValue.string)),
+            "favorite_words": .array(favorites.map { .string($0.key) }),
+            "labels": .array((["transcript", "audio"] + [document.provider].compactMap { $0 }).map(JSONValue.string)),
+            "meta": .object(meta),
+        ])
+        return .object([
+            "id": .string(UUID().uuidString.lowercased()), "topic": .string("content.raw.v1"),
+            "ts": .string(JSONLinesLogSink.timestamp(event.time)), "version": .string("v1"),
+            "source": .string("ffmpeg-whisper"), "correlation_id": .string(reference), "payload": payload,
+        ])
     }
 
     /// Sends `value` to `subject`, or counts it lost.

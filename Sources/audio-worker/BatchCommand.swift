@@ -84,13 +84,13 @@ enum BatchCommand: Command {
         let sources = SignalHandling.install(shutdown) { exit(130) }
         defer { withExtendedLifetime(sources) {} }
         await environment.repairQueue(logger: .silent)
+        // Events go where serve's go (NATS when NATS_URL is set), so PMOVES hears a reprocessed archive too; the
+        // forwarder starts first and stops last.
+        let (events, nats) = environment.eventForwarder(logger: .silent)
         let workerShutdown = ShutdownSignal()
         let worker = environment.worker(
             concurrency: try arguments.integer("--concurrency", in: 1...256), drain: false, drainWait: .zero,
-            logger: .silent, shutdown: workerShutdown)
-        // Events go where serve's go (NATS when NATS_URL is set), so PMOVES hears a reprocessed archive too; the
-        // forwarder starts first and stops last.
-        let (events, _) = environment.eventForwarder(logger: .silent)
+            logger: .silent, shutdown: workerShutdown, nats: nats)
         let group = ServiceGroup(
             [events, ServiceGroup.Member(worker, shutdown: workerShutdown)], shutdown: shutdown,
             grace: environment.configuration.worker.worker.shutdownGrace, logger: .silent)

@@ -47,7 +47,7 @@ enum ServeCommand: Command {
             let workerShutdown = ShutdownSignal()
             let worker = environment.worker(
                 concurrency: concurrency, drain: drain, drainWait: .milliseconds(Int64(drainWait * 1000)),
-                logger: logger, shutdown: workerShutdown)
+                logger: logger, shutdown: workerShutdown, nats: nats)
             members.append(ServiceGroup.Member(worker, shutdown: workerShutdown))
         }
         if serveAPI {

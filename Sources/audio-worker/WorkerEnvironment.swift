@@ -90,7 +90,9 @@ struct WorkerEnvironment: Sendable {
     /// queue backend runs the jobs, so PMOVES hears them); the NATS publisher too, for `services.announce.v1`.
     func eventForwarder(logger: Logger) -> (member: ServiceGroup.Member, nats: NATSEventPublisher?) {
         let nats = NATSSettings(environment: self.configuration.environment).map {
-            NATSEventPublisher(settings: $0, metrics: self.metrics, logger: logger.with("service", "events"))
+            NATSEventPublisher(
+                settings: $0, metrics: self.metrics, logger: logger.with("service", "events"),
+                options: NATSEventPublisher.Options(environment: self.configuration.environment))
         }
         let publisher = EventPublishers(
             [LoggingEventPublisher(logger: logger), MetricsEventPublisher(metrics: self.metrics)]
@@ -186,8 +188,12 @@ struct WorkerEnvironment: Sendable {
     }
 
     /// The executor for jobs, with pipelines built from the configuration.
-    var executor: JobExecutor {
+    func executor(events nats: NATSEventPublisher? = nil) -> JobExecutor {
         let pipelines = self.pipelines
+        var onTranscript: (@Sendable (String, TranscriptDocument) -> Void)? = nil
+        if let nats {
+            onTranscript = { id, document in nats.remember(id, document) }
+        }
         return JobExecutor(
             storage: self.storage, defaultBucket: self.defaultBucket, requests: self.requests,
             encoder: pipelines.encoder,
@@ -197,16 +203,20 @@ struct WorkerEnvironment: Sendable {
                 },
                 speech: { function, voice, rate, speed in
                     try pipelines.speech(function: function, voice: voice, sampleRate: rate, speed: speed)
-                }), liveAudio: self.liveAudio, budgets: self.budgets)
+                }), liveAudio: self.liveAudio, budgets: self.budgets,
+            onTranscript: onTranscript)
     }
 
     /// A worker over this environment's queue.
-    func worker(concurrency: Int?, drain: Bool, drainWait: Duration, logger: Logger, shutdown: ShutdownSignal)
-        -> QueueWorker
-    {
+    /// A worker over this environment's queue; `nats` gets each finished transcript for the events that carry its
+    /// text.
+    func worker(
+        concurrency: Int?, drain: Bool, drainWait: Duration, logger: Logger, shutdown: ShutdownSignal,
+        nats: NATSEventPublisher? = nil
+    ) -> QueueWorker {
         let settings = self.configuration.worker.worker
         return QueueWorker(
-            backend: self.backend, executor: self.executor, events: self.events,
+            backend: self.backend, executor: self.executor(events: nats), events: self.events,
             retryPolicy: RetryPolicy(baseDelay: settings.retryBase, maxDelay: settings.retryMax),
             settings: QueueWorker.Settings(
                 concurrency: concurrency ?? settings.concurrency, heartbeat: settings.heartbeat, drain: drain,

@@ -261,6 +261,9 @@ struct JetStreamWorkerTests {
         #expect(
             try await self.metric(livePort, #"audio_worker_events_published_total{subject="audio.job.succeeded.v1"}"#)
                 == 1)
+        // The CGP packet carries the transcript's segments, handed from the executor to the publisher in-process.
+        let packet = #"audio_worker_events_published_total{subject="tokenism.cgp.ready.v1"}"#
+        #expect(try await self.metric(livePort, packet) == 1)
         #expect(try await self.metric(livePort, "audio_worker_events_lost_total") == 0)
         live.send(SIGTERM)
         #expect(try await live.wait(seconds: 30) == 0)

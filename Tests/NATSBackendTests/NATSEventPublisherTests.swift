@@ -84,6 +84,77 @@ struct NATSEventPublisherTests {
         }
     }
 
+    /// The finished transcript of `event`'s job, as the executor hands it over.
+    private func document() -> TranscriptDocument {
+        let segments = [
+            TranscriptSegment(id: 0, start: 0, end: 4, text: "Gardens need water and gardens need light."),
+            TranscriptSegment(id: 1, start: 5, end: 9, text: "Water the garden every evening."),
+        ]
+        var document = TranscriptDocument(
+            transcript: Transcript(
+                text: segments.map(\.text).joined(separator: " "), language: "en", duration: 10, segments: segments),
+            chunks: [], warnings: [])
+        document.videoID = "abc"
+        document.contextID = "ctx-1"
+        document.audioURI = "s3://assets/yt/abc/audio.m4a"
+        return document
+    }
+
+    @Test
+    func theCGPPacketAndContentRawFollowFfmpegWhispersFlags() async throws {
+        try await withNATSServer { server in
+            let listener = try NATSConnection(settings: NATSSettings(url: server.url))
+            let ready = try NATSSubscription.subscribe(connection: listener, subject: "ingest.transcript.ready.v1")
+            let cgp = try NATSSubscription.subscribe(connection: listener, subject: "tokenism.cgp.ready.v1")
+            let raw = try NATSSubscription.subscribe(connection: listener, subject: "content.raw.v1")
+            let event = try await self.succeededTranscription()
+
+            // ffmpeg-whisper's defaults: the CGP packet and the hook, no content.raw.
+            let defaults = NATSEventPublisher(
+                settings: NATSSettings(url: server.url), metrics: Metrics(), logger: .silent,
+                options: NATSEventPublisher.Options(environment: [:]))
+            defaults.remember(event.job.id, self.document())
+            await defaults.publish(event)
+            let packet = try #require(try await self.messages(cgp, count: 1).first)
+            #expect(packet["spec"] as? String == "chit.cgp.v1.0")
+            let node = (packet["super_nodes"] as? [[String: Any]])?.first ?? [:]
+            #expect(node["id"] as? String == "transcription:\(event.job.id)")
+            #expect(node["label"] as? String == "ffmpeg-whisper")
+            let constellation = (node["constellations"] as? [[String: Any]])?.first ?? [:]
+            let points = constellation["points"] as? [[String: Any]] ?? []
+            #expect(points.map { $0["id"] as? String } == ["seg:0", "seg:1"])
+            #expect(points.map { $0["proj"] as? Double } == [0, 0.5], "placed along the recording")
+            #expect(points.first?["summary"] as? String == "Gardens need water and gardens need light.")
+            #expect((constellation["spectrum"] as? [Double])?.count == 3)
+            let meta = packet["meta"] as? [String: Any] ?? [:]
+            #expect(meta["tags"] as? [String] == ["transcription", "audio", "whisper"])
+            #expect(meta["video_id"] as? String == "abc" && meta["context_id"] as? String == "ctx-1")
+            #expect(try await self.messages(ready, count: 1).count == 1)
+            #expect(try raw.next() == nil, "content.raw.v1 is off by default")
+
+            // FFW_CGP_PUBLISH=false, FFW_CONTENT_RAW_PUBLISH=1: only content.raw, enveloped.
+            let flipped = NATSEventPublisher(
+                settings: NATSSettings(url: server.url), metrics: Metrics(), logger: .silent,
+                options: NATSEventPublisher.Options(
+                    environment: ["FFW_CGP_PUBLISH": "false", "FFW_CONTENT_RAW_PUBLISH": "1"]))
+            flipped.remember(event.job.id, self.document())
+            await flipped.publish(event)
+            let envelope = try #require(try await self.messages(raw, count: 1).first)
+            #expect(envelope["topic"] as? String == "content.raw.v1")
+            #expect(envelope["source"] as? String == "ffmpeg-whisper")
+            #expect(envelope["correlation_id"] as? String == "abc")
+            let payload = envelope["payload"] as? [String: Any] ?? [:]
+            #expect(payload["content_id"] as? String == "transcript:abc")
+            #expect(payload["source_ref"] as? String == "s3://assets/yt/abc/audio.m4a")
+            #expect(payload["content_type"] as? String == "audio/transcript" && payload["lane"] as? String == "audio")
+            #expect(payload["aliases"] as? [String] == ["abc", "ctx-1"])
+            #expect(payload["favorite_words"] as? [String] == ["gardens", "need", "water", "evening", "every"])
+            #expect((payload["text"] as? String)?.hasPrefix("Gardens need water") == true)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try cgp.next() == nil && ready.next() == nil, "FFW_CGP_PUBLISH=false sends neither")
+        }
+    }
+
     @Test
     func withNoServerEventsAreCountedLostAndPublishingReturns() async throws {
         // A port that was just free: nothing listens there.

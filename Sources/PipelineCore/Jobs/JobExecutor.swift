@@ -87,6 +87,7 @@ package struct JobExecutor: Sendable {
     private let storage: any ObjectStorage
     private let defaultBucket: String
     private let budgets: Budgets
+    private let onTranscript: (@Sendable (_ jobID: String, _ document: TranscriptDocument) -> Void)?
     private let requests: JobRequests
     private let encoder: any AudioEncoding
     private let pipelines: Pipelines
@@ -94,13 +95,16 @@ package struct JobExecutor: Sendable {
     private let liveAudio: LiveAudio?
 
     /// Creates an executor; jobs that name no bucket use `defaultBucket`; temporary files go under `scratch`;
-    /// speech is also handed to `liveAudio`'s listeners as it is written.
+    /// speech is also handed to `liveAudio`'s listeners as it is written; each finished transcript, whole, to
+    /// `onTranscript` (the job record keeps only a summary), before the job is settled.
     package init(
         storage: any ObjectStorage, defaultBucket: String, requests: JobRequests, encoder: any AudioEncoding,
         pipelines: Pipelines, scratch: URL = FileManager.default.temporaryDirectory, liveAudio: LiveAudio? = nil,
-        budgets: Budgets = Budgets()
+        budgets: Budgets = Budgets(),
+        onTranscript: (@Sendable (_ jobID: String, _ document: TranscriptDocument) -> Void)? = nil
     ) {
         self.budgets = budgets
+        self.onTranscript = onTranscript
         self.liveAudio = liveAudio
         self.storage = storage
         self.defaultBucket = defaultBucket
@@ -130,7 +134,10 @@ package struct JobExecutor: Sendable {
             var (outputs, result) = try await ProviderBudget.$current.withValue(budget) {
                 switch payload {
                 case .transcription(let spec):
-                    return try await self.transcribe(spec, checkpoints: checkpoints, reporter: reporter)
+                    let (outputs, result, document) = try await self.transcribe(
+                        spec, checkpoints: checkpoints, reporter: reporter)
+                    self.onTranscript?(job.id, document)
+                    return (outputs, result)
                 case .synthesis(let spec):
                     budget.hold(Double(spec.text.count), part: 0)
                     return try await self.synthesize(spec, reporter: reporter)
@@ -151,7 +158,7 @@ package struct JobExecutor: Sendable {
     package static func checkpointKey(chunk index: Int) -> String { "chunk-\(index)" }
 
     private func transcribe(_ spec: TranscriptionJobSpec, checkpoints: [String: Data], reporter: Reporter) async throws
-        -> (outputs: [String], result: JSONValue)
+        -> (outputs: [String], result: JSONValue, document: TranscriptDocument)
     {
         let formats = spec.formats.compactMap(TranscriptFormat.init(rawValue:))
         let store = try self.storage.bucket(spec.bucket ?? self.defaultBucket)
@@ -227,7 +234,7 @@ package struct JobExecutor: Sendable {
             members["outputs"] = JSONValue.array(outputs.map { JSONValue.string($0) })
             summary = JSONValue.object(members)
         }
-        return (outputs, summary)
+        return (outputs, summary, document)
     }
 
     private func synthesize(_ spec: SynthesisJobSpec, reporter: Reporter) async throws -> (
