@@ -60,7 +60,7 @@ package final class NATSEventPublisher: EventPublisher {
     // Finished transcripts by job id, handed over by the executor before the job is settled, for the events that
     // carry their text; at most `rememberedTranscripts`, oldest dropped first.
     private let transcripts = Mutex<[(id: String, document: TranscriptDocument)]>([])
-    private static let rememberedTranscripts = 64
+    private static let rememberedTranscripts = 256
     private let metrics: Metrics
     private let logger: Logger
     private let reconnectInterval: Duration
@@ -100,6 +100,7 @@ package final class NATSEventPublisher: EventPublisher {
     /// Keeps job `id`'s finished transcript for the events of its success.
     package func remember(_ id: String, _ document: TranscriptDocument) {
         self.transcripts.withLock { kept in
+            kept.removeAll { $0.id == id }
             kept.append((id, document))
             if kept.count > Self.rememberedTranscripts {
                 kept.removeFirst(kept.count - Self.rememberedTranscripts)
@@ -111,10 +112,18 @@ package final class NATSEventPublisher: EventPublisher {
         // Progress is for in-process waiters; PMOVES hears state changes.
         guard event.kind != .progress else { return }
         await self.send(Self.envelope(for: event), to: "audio.job.\(event.kind.rawValue).v1")
+        // A final event ends the job's claim on its transcript, whichever it is.
+        let document =
+            event.isFinal
+            ? self.transcripts.withLock { kept -> TranscriptDocument? in
+                guard let index = kept.firstIndex(where: { $0.id == event.job.id }) else { return nil }
+                return kept.remove(at: index).document
+            } : nil
         guard event.kind == .succeeded, event.job.kind == .transcribe else { return }
-        let document = self.transcripts.withLock { kept -> TranscriptDocument? in
-            guard let index = kept.firstIndex(where: { $0.id == event.job.id }) else { return nil }
-            return kept.remove(at: index).document
+        if document == nil, self.options.cgp || self.options.contentRaw {
+            self.metrics.increment(
+                "audio_worker_events_skipped_total", ["reason": "transcript_not_in_process"],
+                help: "Transcript events (CGP, content.raw) not sent because this process did not run the job.")
         }
         if self.options.cgp, let ready = Self.transcriptReady(event) {
             await self.send(ready, to: "ingest.transcript.ready.v1")

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import HTTPAPI
 import PipelineCore
@@ -88,9 +89,14 @@ extension WorkerEnvironment {
         guard let local = function?.localOnly, !local.allProviders.isEmpty else {
             return SpeechProbe(synthesizer: nil)
         }
-        let chain = self.pipelines.gateway.speechChain(
+        // A gateway of its own: the probe neither waits for the jobs' provider slots nor counts in their circuits.
+        let gateway = AudioGateway(
+            settings: self.configuration.worker.gateway, http: CurlHTTPClient(), encoder: self.pipelines.encoder)
+        let chain = gateway.speechChain(
             for: local, decoder: self.pipelines.decoder, sampleRate: self.configuration.worker.speech.sampleRate)
-        return SpeechProbe(synthesizer: chain)
+        let probe = SpeechProbe(synthesizer: chain)
+        Task { _ = await probe.ready() }  // the first probe, at start
+        return probe
     }
 
     /// The gateway functions for `capability`: the configured one first, then those whose names say they are for

@@ -130,6 +130,7 @@ struct NATSEventPublisherTests {
             #expect(meta["tags"] as? [String] == ["transcription", "audio", "whisper"])
             #expect(meta["video_id"] as? String == "abc" && meta["context_id"] as? String == "ctx-1")
             #expect(try await self.messages(ready, count: 1).count == 1)
+            try await Task.sleep(for: .milliseconds(200))
             #expect(try raw.next() == nil, "content.raw.v1 is off by default")
 
             // FFW_CGP_PUBLISH=false, FFW_CONTENT_RAW_PUBLISH=1: only content.raw, enveloped.

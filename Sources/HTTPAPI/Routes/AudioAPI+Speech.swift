@@ -54,12 +54,7 @@ extension AudioAPI {
     /// pieces finish, through `flute_tts_synthesis` (local voice first, cloud voices after, each voice name mapped
     /// by the provider's `voices`). So flute routes its speech here by changing `KOKORO_URL` alone.
     func localVoiceSynthesis(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
-        if let token = self.settings.voiceToken {
-            let given = request.head.headers.first("X-Kokoro-Token") ?? request.head.headers.first("X-OmniVoice-Token")
-            guard let given, token.matches(given.trimmingCharacters(in: .whitespaces)) else {
-                throw APIError(401, "a valid X-Kokoro-Token (or X-OmniVoice-Token) is required")
-            }
-        }
+        // The voice token, when one is configured, was checked on the request's head (``admit(_:)``).
         let body = try self.jsonObject(request.body)
         guard let text = try Self.string(body, "text"), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         else {
@@ -154,18 +149,25 @@ extension AudioAPI {
             firstBlock = samples
         case .ended(let ended):
             stopListening()
+            var final = ended
             if ended.status == .failed {
                 // Its first attempt failed: the caller is told to come back (503 with Retry-After) rather than held
-                // until the retry, and the job, whose audio nobody would receive, is cancelled.
-                _ = try? await control.cancel(id: ended.id)
+                // until the retry, and the job, whose audio nobody would receive, is cancelled; unless its retry
+                // has just succeeded, when the audio is there to send.
+                if let cancelled = try? await control.cancel(id: ended.id), cancelled.status == .succeeded {
+                    final = cancelled
+                }
             }
-            if ended.status != .succeeded {
+            if final.status != .succeeded {
                 throw Self.speechFailure(ended)
             }
             // Done before its first block was taken (or run by another process): send the stored file, labelled
-            // as what it is (AAC is stored in an MP4 container, streamed as ADTS).
+            // as what it is (AAC is stored in an MP4 container, streamed as ADTS), padded as a stream would be.
             let store = try self.dependencies.storage.bucket(bucket)
             let file = try await store.get(outputKey)
+            if format == .wav {
+                try Self.padWAV(file, toSeconds: minimumSeconds)
+            }
             return HTTPServerResponse(
                 status: 200,
                 headers: [("Content-Type", format == .m4a ? format.mimeType : contentType), ("X-Job-Id", job.id)],
@@ -237,6 +239,34 @@ extension AudioAPI {
                 }
             },
             onDone: stopListening)
+    }
+
+    /// Appends silence to the PCM WAV at `file` (as this worker writes it: one `data` chunk, last) until it lasts
+    /// `seconds`, fixing the RIFF and data sizes.
+    package static func padWAV(_ file: URL, toSeconds seconds: Double) throws {
+        guard seconds > 0 else { return }
+        var data = try Data(contentsOf: file)
+        guard data.count >= 44, data.prefix(4) == Data("RIFF".utf8),
+            let format = data.range(of: Data("fmt ".utf8)), format.lowerBound + 24 <= data.count,
+            let chunk = data.range(of: Data("data".utf8), in: format.upperBound..<data.count),
+            chunk.upperBound + 4 <= data.count
+        else { return }
+        func le(_ at: Int, _ count: Int) -> Int {
+            (0..<count).reduce(0) { $0 | Int(data[data.startIndex + at + $1]) << (8 * $1) }
+        }
+        let byteRate = le(format.lowerBound + 16, 4)
+        let blockAlign = max(le(format.lowerBound + 20, 2), 1)
+        let start = chunk.upperBound + 4
+        let have = data.count - start
+        let want = Int((seconds * Double(byteRate)).rounded(.up)) / blockAlign * blockAlign
+        guard byteRate > 0, have < want else { return }
+        data.append(Data(count: want - have))
+        func put(_ value: Int, at: Int) {
+            for index in 0..<4 { data[at + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+        }
+        put(data.count - 8, at: 4)
+        put(want, at: chunk.upperBound)
+        try data.write(to: file)
     }
 
     /// The error a synthesis that did not succeed stands for.

@@ -146,6 +146,12 @@ package struct AudioAPI: HTTPResponder {
             error.headers = [("Allow", route.methods.joined(separator: ", "))]
             return self.counted(error.response(route.shape), route: route.name)
         }
+        // The voice token is checked on the head too, so a caller without it cannot send a body first.
+        if route.name == "/synthesize", let token = self.settings.voiceToken, !Self.hasVoiceToken(head, token) {
+            return self.counted(
+                APIError(401, "a valid X-Kokoro-Token (or X-OmniVoice-Token) is required").response(route.shape),
+                route: route.name)
+        }
         if !route.open, let key = self.settings.apiKey, !Self.authorized(head, key: key) {
             var error = APIError(401, "a valid API key is required (Authorization: Bearer KEY, or X-API-Key: KEY)")
             error.headers = [("WWW-Authenticate", "Bearer")]
@@ -231,6 +237,13 @@ package struct AudioAPI: HTTPResponder {
         return HTTPServerResponse(
             status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
             body: .data(Data(self.dependencies.metrics.exposition().utf8)))
+    }
+
+    /// Whether the request carries the voice token, in `X-Kokoro-Token` or `X-OmniVoice-Token`.
+    static func hasVoiceToken(_ head: HTTPRequestHead, _ token: Secret) -> Bool {
+        ["X-Kokoro-Token", "X-OmniVoice-Token"].contains { name in
+            head.headers.first(name).map { token.matches($0.trimmingCharacters(in: .whitespaces)) } ?? false
+        }
     }
 
     /// Whether the request carries the key, as a bearer token or in `X-API-Key`.

@@ -25,11 +25,13 @@ package struct OpenAISpeechClient: TextToSpeech {
         self.http = http
     }
 
-    /// OpenAI's own voices, which its API takes and no other name.
+    /// OpenAI's own voices, which its API takes and no other name: `tts-1` and `tts-1-hd` take these, newer models
+    /// also ``newerOpenAIVoices``.
     static let openAIVoices: Set<String> = [
-        "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse", "marin",
-        "cedar",
+        "alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
     ]
+    /// The voices only OpenAI's newer speech models (`gpt-4o-mini-tts`) take.
+    static let newerOpenAIVoices: Set<String> = ["ballad", "verse", "marin", "cedar"]
 
     /// The voice to ask for: the name mapped by `voices`, else as given, except that OpenAI itself (api.openai.com)
     /// gets its default voice for a name it does not have (a Kokoro voice such as `af_bella` from flute), rather
@@ -38,8 +40,10 @@ package struct OpenAISpeechClient: TextToSpeech {
         let fallback = self.settings.voice ?? "alloy"
         guard let name else { return fallback }
         if let mapped = self.settings.voices[name] { return mapped }
-        if self.endpoint.host?.lowercased() == "api.openai.com", !Self.openAIVoices.contains(name) {
-            return fallback
+        if self.endpoint.host?.lowercased() == "api.openai.com" {
+            let older = self.modelName.hasPrefix("tts-1")
+            let known = Self.openAIVoices.contains(name) || (!older && Self.newerOpenAIVoices.contains(name))
+            if !known { return fallback }
         }
         return name
     }

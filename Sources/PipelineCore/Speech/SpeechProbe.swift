@@ -2,32 +2,50 @@ import Foundation
 
 /// Whether speech can be had now, as `/healthz` tells flute-gateway (`model_loaded`, which it requires of a local
 /// voice before using it): whether a one-word synthesis sent to the speech function's local providers was last
-/// answered. The answer is cached; a stale one is returned at once while a new probe runs, so health stays fast.
-/// Cloud providers are never probed: a health check must not cost money.
+/// answered, within `timeout`. The answer is cached; a stale one is returned at once while a new probe runs, so
+/// health stays fast, and one older than three intervals (probes that hang) counts as no answer. Cloud providers
+/// are never probed: a health check must not cost money. The composition root gives the probe a gateway of its own,
+/// so it neither queues for the real jobs' provider slots nor opens their circuits.
 package actor SpeechProbe {
     private let synthesizer: (any TextToSpeech)?
     private let interval: Duration
+    private let timeout: Duration
     private var last: (at: ContinuousClock.Instant, ready: Bool)?
     private var probing: Task<Void, Never>?
 
     /// Creates a probe of `synthesizer` (nil when the function has no local provider: never ready), repeated when
-    /// its last answer is older than `interval`.
-    package init(synthesizer: (any TextToSpeech)?, interval: Duration = .seconds(30)) {
+    /// its last answer is older than `interval`; call ``ready()`` once to start the first.
+    package init(synthesizer: (any TextToSpeech)?, interval: Duration = .seconds(30), timeout: Duration = .seconds(10))
+    {
         self.synthesizer = synthesizer
         self.interval = interval
+        self.timeout = timeout
     }
 
-    /// The last probe's answer (false before one has come back), starting a new probe when it is stale.
+    /// The last probe's answer (false before one has come back, or when it is three intervals old), starting a new
+    /// probe when it is stale.
     package func ready() -> Bool {
-        if self.last.map({ ContinuousClock.now - $0.at >= self.interval }) ?? true, self.probing == nil,
+        let now = ContinuousClock.now
+        if self.last.map({ now - $0.at >= self.interval }) ?? true, self.probing == nil,
             let synthesizer = self.synthesizer
         {
+            let timeout = self.timeout
             self.probing = Task {
-                let answered = (try? await synthesizer.synthesize(SpeechRequest(text: "Ready."))) != nil
+                let answered = await withTaskGroup(of: Bool.self) { group in
+                    group.addTask { (try? await synthesizer.synthesize(SpeechRequest(text: "Ready."))) != nil }
+                    group.addTask {
+                        try? await Task.sleep(for: timeout)
+                        return false
+                    }
+                    let first = await group.next() ?? false
+                    group.cancelAll()
+                    return first
+                }
                 self.record(answered)
             }
         }
-        return self.last?.ready ?? false
+        guard let last = self.last, now - last.at < self.interval * 3 else { return false }
+        return last.ready
     }
 
     /// Waits for the probe in flight, if any (tests, and `serve` at start).
