@@ -68,7 +68,8 @@ extension AudioAPI {
     ///
     /// Changes made in this process come as its events. A job run by another process (this node serves the API
     /// only, or shares its queue) is followed through the backend's change signal: each time the queue's store
-    /// changes, the job is read again and a `state` event sent when it moved. A comment line every 15 s keeps
+    /// changes, the job is read again and a `state` event sent when it moved (named by its final status once it has
+    /// ended, as the in-process event would be, whichever path sees the end first). A comment line every 15 s keeps
     /// proxies from closing a quiet stream; a client that left is noticed at the next write.
     func jobEvents(_ id: String) async throws -> HTTPServerResponse {
         let ledger = self.dependencies.control.backend.ledger
@@ -84,7 +85,7 @@ extension AudioAPI {
             body: .writer { writer in
                 // Read again after subscribing: a change between the first read and the subscription is not lost.
                 let now = try await ledger.job(id: id) ?? current
-                try await writer.write(ServerSentEvent.job(now, event: "state"))
+                try await writer.write(ServerSentEvent.job(now, event: Self.eventName(stored: now)))
                 guard now.status.isActive else { return }
                 enum Item: Sendable {
                     case event(JobEvent)
@@ -126,7 +127,7 @@ extension AudioAPI {
                         case .stored(let job):
                             guard (job.status, job.progress, job.attempts) != last else { continue }
                             last = (job.status, job.progress, job.attempts)
-                            try await writer.write(ServerSentEvent.job(job, event: "state"))
+                            try await writer.write(ServerSentEvent.job(job, event: Self.eventName(stored: job)))
                             if !job.status.isActive { break loop }
                         case .keepAlive:
                             try await writer.write(Data(": keep-alive\n\n".utf8))
@@ -137,6 +138,12 @@ extension AudioAPI {
                 }
             },
             onDone: { subscription.finish() })
+    }
+
+    /// The event name of a job as read from the ledger: `state` while it is active, its final status once it has
+    /// ended, so the stream ends on `succeeded`, `dead` or `cancelled` whichever path saw the end first.
+    static func eventName(stored job: Job) -> String {
+        job.status.isActive ? "state" : job.status.rawValue
     }
 }
 
