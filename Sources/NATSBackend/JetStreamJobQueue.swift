@@ -120,7 +120,7 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     /// Fetches from the pull consumer until a message yields a claim or `wait` is over; stale messages (a finished
     /// or cancelled job, an earlier dispatch, a duplicate) are acknowledged and skipped, junk is terminated.
     ///
-    /// The wait runs on the queue's own threads in requests of at most 250 ms, so cancelling the caller ends it
+    /// The wait runs on the queue's own threads in requests of at most a second, so cancelling the caller ends it
     /// within that. A zero wait asks the server once, without waiting.
     package func lease(owner: String, wait: Duration) async throws -> JobLease? {
         let deadline = ContinuousClock.now + wait
