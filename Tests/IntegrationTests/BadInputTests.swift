@@ -71,3 +71,33 @@ struct SilentSpeech: TextToSpeech {
         SpeechResult(audio: WAVHeader.wrap(pcm16: Data(count: 48_000), sampleRate: 24_000), format: "wav")
     }
 }
+
+/// A synthesis shorter than the caller keeps (flute skips audio under 500 ms) ends in silence up to the minimum,
+/// in the stored file and in what listeners hear alike.
+struct SpeechMinimumTests {
+    @Test
+    func speechShorterThanTheMinimumEndsInSilenceUpToIt() async throws {
+        let pipeline = SpeechPipeline(
+            synthesizer: DecodingSpeechClient(SilentSpeech(), decoder: FFmpegAudioDecoder(), sampleRate: 24_000),
+            encoder: FFmpegAudioEncoder(), settings: SpeechPipeline.Settings())
+        let directory = try WorkerProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("short.wav")
+        let heard = LockedValue(0)
+
+        let outcome = try await pipeline.run(
+            "Yes.", to: file, format: .wav, minimumSeconds: 2,
+            onAudio: { samples in heard.withLock { $0 += samples.count } })
+        let plain = try await pipeline.run("Yes.", to: directory.appendingPathComponent("plain.wav"), format: .wav)
+
+        #expect(plain.duration < 2, "one second of speech, less its trimmed silence")
+        #expect(outcome.duration == 2)
+        #expect(heard.value == 48_000, "listeners get the padding too")
+        let decoded = try await FFmpegAudioDecoder().open(file, options: DecodeOptions(sampleRate: 24_000))
+        var samples = 0
+        for try await block in decoded.blocks {
+            samples += block.samples.count
+        }
+        #expect(samples == 48_000, "the stored file lasts the minimum")
+    }
+}

@@ -9,16 +9,32 @@ import Testing
 /// `enqueue`, `serve`, and `jobs` with `AUDIO_WORKER_QUEUE=jetstream`, as processes against a real nats-server.
 @Suite(.serialized)
 struct JetStreamWorkerTests {
-    /// A sandbox whose commands use the JetStream queue on `nats`, with a data directory for the file store only.
+    /// A nats-server, a local speech server in echo mode and a sandbox whose commands use the JetStream queue on
+    /// that nats-server, with a data directory for the file store only; ``stop()`` ends all three.
     private struct Cluster {
         let sandbox: WorkerSandbox
         let nats: NATSServer
+        let server: SpeechServer
 
-        init(sandbox: WorkerSandbox, nats: NATSServer) {
-            var sandbox = sandbox
+        /// Starts the three; `speech` are extra flags for the speech server.
+        static func start(speech: [String] = []) async throws -> Cluster {
+            let nats = try await NATSServer.start()
+            let server: SpeechServer
+            do {
+                server = try await SpeechServer.start(["--echo", "--no-preload"] + speech)
+            } catch {
+                nats.stop()
+                throw error
+            }
+            var sandbox = try WorkerSandbox(apiBase: server.apiBase)
             sandbox.environment = ["AUDIO_WORKER_QUEUE": "jetstream", "NATS_URL": nats.url]
-            self.sandbox = sandbox
-            self.nats = nats
+            return Cluster(sandbox: sandbox, nats: nats, server: server)
+        }
+
+        func stop() {
+            self.sandbox.remove()
+            self.server.stop()
+            self.nats.stop()
         }
 
         var environment: [String: String] { self.sandbox.environment }
@@ -47,13 +63,9 @@ struct JetStreamWorkerTests {
 
     @Test
     func aTranscriptionEnqueuedOnJetStreamSucceedsAndJobsShowReportsIt() async throws {
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
-        let server = try await SpeechServer.start(["--echo", "--no-preload"])
-        defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
-        defer { sandbox.remove() }
-        let cluster = Cluster(sandbox: sandbox, nats: nats)
+        let cluster = try await Cluster.start()
+        defer { cluster.stop() }
+        let (sandbox, server) = (cluster.sandbox, cluster.server)
 
         let id = try await cluster.enqueue(WorkerProcess.fixture("speech.wav"))
         let queued = try await cluster.job(id)
@@ -96,14 +108,9 @@ struct JetStreamWorkerTests {
 
     @Test
     func twoDrainingWorkersOnOneStreamDoEachOfTenJobsExactlyOnce() async throws {
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
         // Slow enough that both workers are busy before the queue empties.
-        let server = try await SpeechServer.start(["--echo", "--no-preload", "--latency-ms", "300"])
-        defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
-        defer { sandbox.remove() }
-        let cluster = Cluster(sandbox: sandbox, nats: nats)
+        let cluster = try await Cluster.start(speech: ["--latency-ms", "300"])
+        defer { cluster.stop() }
         var ids: Set<String> = []
         for index in 0..<10 {
             ids.insert(
@@ -130,13 +137,9 @@ struct JetStreamWorkerTests {
 
     @Test
     func aJobAProducerPublishesOnTheSubjectIsWorkedAndJunkBecomesADeadLetter() async throws {
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
-        let server = try await SpeechServer.start(["--echo", "--no-preload"])
-        defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
-        defer { sandbox.remove() }
-        let cluster = Cluster(sandbox: sandbox, nats: nats)
+        let cluster = try await Cluster.start()
+        defer { cluster.stop() }
+        let (sandbox, nats) = (cluster.sandbox, cluster.nats)
         try sandbox.storeInput("speech.wav")
 
         // A producer such as pmoves-yt publishes JSON jobs itself, with no CLI or HTTP in between.
@@ -170,13 +173,9 @@ struct JetStreamWorkerTests {
 
     @Test
     func anAPIOnlyNodeAnswersASynchronousTranscriptionThatAnotherProcessWorks() async throws {
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
-        let server = try await SpeechServer.start(["--echo", "--no-preload"])
-        defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
-        defer { sandbox.remove() }
-        let cluster = Cluster(sandbox: sandbox, nats: nats)
+        let cluster = try await Cluster.start()
+        defer { cluster.stop() }
+        let sandbox = cluster.sandbox
         try sandbox.storeInput("speech.wav")
 
         let worker = try cluster.serve(["serve", "--no-api", "--log", "json"])
@@ -243,13 +242,9 @@ struct JetStreamWorkerTests {
 
     @Test
     func withNATSURLSetEventsArePublishedAndAnOutageOnlyCountsThemLost() async throws {
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
-        let server = try await SpeechServer.start(["--echo", "--no-preload"])
-        defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
-        defer { sandbox.remove() }
-        let cluster = Cluster(sandbox: sandbox, nats: nats)
+        let cluster = try await Cluster.start()
+        defer { cluster.stop() }
+        let (sandbox, nats) = (cluster.sandbox, cluster.nats)
 
         // JetStream queue and events on the same server.
         let (live, livePort) = try await self.serveWithAPI(cluster, environment: cluster.environment)
@@ -286,13 +281,9 @@ struct JetStreamWorkerTests {
 
     @Test
     func aBatchRunsOnJetStreamAndItsJobsAreInTheLedger() async throws {
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
-        let server = try await SpeechServer.start(["--echo", "--no-preload"])
-        defer { server.stop() }
-        let sandbox = try WorkerSandbox(apiBase: server.apiBase)
-        defer { sandbox.remove() }
-        let cluster = Cluster(sandbox: sandbox, nats: nats)
+        let cluster = try await Cluster.start()
+        defer { cluster.stop() }
+        let (sandbox, nats) = (cluster.sandbox, cluster.nats)
         let source = sandbox.directory.appendingPathComponent("archive/talks")
         try FileManager.default.createDirectory(at: source, withIntermediateDirectories: true)
         for name in ["speech.wav", "speech.mp3"] {

@@ -27,13 +27,7 @@ extension AudioAPI {
         if let streamFormat = try Self.string(body, "stream_format"), streamFormat != "audio" {
             throw APIError(400, "only stream_format 'audio' is supported", parameter: "stream_format")
         }
-        var speed: Double?
-        if let value = body["speed"], value != .null {
-            guard case .number(let number) = value, number.isFinite, (0.25...4).contains(number) else {
-                throw APIError(400, "speed must be a number from 0.25 to 4", parameter: "speed")
-            }
-            speed = number
-        }
+        let speed = try Self.speed(body, status: 400)
         let voice: String?
         switch body["voice"] {
         case nil, .null?: voice = nil
@@ -65,13 +59,7 @@ extension AudioAPI {
                 413, "'text' has \(text.count) characters; the limit is \(self.settings.maxSpeechCharacters)",
                 parameter: "text")
         }
-        var speed: Double?
-        if let value = body["speed"], value != .null {
-            guard case .number(let number) = value, number.isFinite, (0.25...4).contains(number) else {
-                throw APIError(422, "'speed' must be a number from 0.25 to 4", parameter: "speed")
-            }
-            speed = number
-        }
+        let speed = try Self.speed(body, status: 422)
         // Read for their types only: the voices behind the function take no language or style instruction.
         for field in ["lang", "instruct", "ref_text"] {
             _ = try Self.string(body, field)
@@ -84,8 +72,18 @@ extension AudioAPI {
     /// flute-gateway skips audio shorter than half a second; a one-word answer is padded to it.
     static let shortestVoiceReply = 0.6
 
+    /// The body's `speed`, if any; `status` answers one that is not a number from 0.25 to 4 (OpenAI's routes say
+    /// 400, FastAPI's 422).
+    static func speed(_ body: [String: JSONValue], status: Int) throws(APIError) -> Double? {
+        guard let value = body["speed"], value != .null else { return nil }
+        guard case .number(let number) = value, number.isFinite, (0.25...4).contains(number) else {
+            throw APIError(status, "'speed' must be a number from 0.25 to 4", parameter: "speed")
+        }
+        return number
+    }
+
     /// Submits a synthesis and answers with its audio as it is produced, encoded as `format` at 24 kHz, and at
-    /// least `minimumSeconds` long.
+    /// least `minimumSeconds` long (the job pads it, so the stored file and the stream agree).
     ///
     /// The answer waits for the first block of audio (holding a waiting slot), so a job that fails before any
     /// speech is an error response (503 when no speech provider could serve, 400 for bad input), not a truncated
@@ -99,7 +97,7 @@ extension AudioAPI {
         let outputKey = self.settings.speechPrefix + UUID().uuidString.lowercased() + "." + format.fileExtension
         let spec = SynthesisJobSpec(
             bucket: bucket, text: text, voice: voice, format: format.rawValue, sampleRate: sampleRate, speed: speed,
-            function: function, outputKey: outputKey)
+            function: function, outputKey: outputKey, minimumSeconds: minimumSeconds > 0 ? minimumSeconds : nil)
         let request = try self.checked(EnqueueRequest(payload: .synthesis(spec), origin: .network))
         let live = self.dependencies.liveAudio
         let control = self.dependencies.control
@@ -162,12 +160,10 @@ extension AudioAPI {
                 throw Self.speechFailure(ended)
             }
             // Done before its first block was taken (or run by another process): send the stored file, labelled
-            // as what it is (AAC is stored in an MP4 container, streamed as ADTS), padded as a stream would be.
+            // as what it is (AAC is stored in an MP4 container, streamed as ADTS).
             let store = try self.dependencies.storage.bucket(bucket)
             let file = try await store.get(outputKey)
-            if format == .wav {
-                try Self.padWAV(file, toSeconds: minimumSeconds)
-            }
+
             return HTTPServerResponse(
                 status: 200,
                 headers: [("Content-Type", format == .m4a ? format.mimeType : contentType), ("X-Job-Id", job.id)],
@@ -188,9 +184,7 @@ extension AudioAPI {
                                 sampleRate: sampleRate, as: format, outputRate: sampleRate)
                             // A block can be a whole piece (a minute of speech): encoded a second at a time, the
                             // encoded copies stay small.
-                            var encoded = 0
                             func encode(_ samples: [Float]) async throws {
-                                encoded += samples.count
                                 var start = samples.startIndex
                                 while start < samples.endIndex {
                                     let end = min(start + sampleRate, samples.endIndex)
@@ -208,11 +202,6 @@ extension AudioAPI {
                                 }
                             }
                             if complete {
-                                // Padded with silence to the shortest answer the caller keeps.
-                                let shortest = Int(minimumSeconds * Double(sampleRate))
-                                if encoded < shortest {
-                                    try await encode([Float](repeating: 0, count: shortest - encoded))
-                                }
                                 try spool.append(try await stream.finish())
                             }
                             spool.close(complete ? .complete : .failed)
@@ -239,34 +228,6 @@ extension AudioAPI {
                 }
             },
             onDone: stopListening)
-    }
-
-    /// Appends silence to the PCM WAV at `file` (as this worker writes it: one `data` chunk, last) until it lasts
-    /// `seconds`, fixing the RIFF and data sizes.
-    package static func padWAV(_ file: URL, toSeconds seconds: Double) throws {
-        guard seconds > 0 else { return }
-        var data = try Data(contentsOf: file)
-        guard data.count >= 44, data.prefix(4) == Data("RIFF".utf8),
-            let format = data.range(of: Data("fmt ".utf8)), format.lowerBound + 24 <= data.count,
-            let chunk = data.range(of: Data("data".utf8), in: format.upperBound..<data.count),
-            chunk.upperBound + 4 <= data.count
-        else { return }
-        func le(_ at: Int, _ count: Int) -> Int {
-            (0..<count).reduce(0) { $0 | Int(data[data.startIndex + at + $1]) << (8 * $1) }
-        }
-        let byteRate = le(format.lowerBound + 16, 4)
-        let blockAlign = max(le(format.lowerBound + 20, 2), 1)
-        let start = chunk.upperBound + 4
-        let have = data.count - start
-        let want = Int((seconds * Double(byteRate)).rounded(.up)) / blockAlign * blockAlign
-        guard byteRate > 0, have < want else { return }
-        data.append(Data(count: want - have))
-        func put(_ value: Int, at: Int) {
-            for index in 0..<4 { data[at + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
-        }
-        put(data.count - 8, at: 4)
-        put(want, at: chunk.upperBound)
-        try data.write(to: file)
     }
 
     /// The error a synthesis that did not succeed stands for.

@@ -58,6 +58,8 @@ package struct FallbackChain<Client: Sendable>: Sendable {
             self.count(attempt, measured: start != nil)
         }
 
+        // What one attempt spends of a job's budget.
+        let spend = work ?? audioSeconds ?? 0
         var anyCalled = false
         for variant in self.route.ordered(using: self.random) {
             let variantStart = self.clock.now
@@ -104,7 +106,7 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                     }
                     // Last, the job's budget: what it has left is what it is when the request goes.
                     if let budget = ProviderBudget.current {
-                        let decision = budget.decide(work ?? audioSeconds ?? 0, cloud: provider.isCloud)
+                        let decision = budget.decide(spend, cloud: provider.isCloud)
                         if decision != .send {
                             self.limiter.release(provider.key, .neutral)
                             self.breaker.releaseTrial(provider.key)
@@ -129,7 +131,7 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                             [
                                 "function": self.route.function, "unit": budget.unit.rawValue,
                                 "cloud": provider.isCloud ? "true" : "false",
-                            ], by: work ?? audioSeconds ?? 0,
+                            ], by: spend,
                             help: "Work sent to providers under a job budget (seconds of audio, characters), failed "
                                 + "attempts included.")
                     }
@@ -152,7 +154,7 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                     } catch let failure as ProviderFailure {
                         // Nothing reached the provider: refused or broken connections, requests never built.
                         if failure.bytesSent == 0 || [.connection, .misconfigured, .tooLarge].contains(failure.kind) {
-                            ProviderBudget.current?.refund(work ?? audioSeconds ?? 0, cloud: provider.isCloud)
+                            ProviderBudget.current?.refund(spend, cloud: provider.isCloud)
                         }
                         self.limiter.release(provider.key, failure.disposition == .retry ? .overload : .neutral)
                         record(
@@ -183,7 +185,7 @@ package struct FallbackChain<Client: Sendable>: Sendable {
                         throw CancellationError()
                     } catch {
                         // A local failure (encoding the upload, a temporary file): this provider cannot be used now.
-                        ProviderBudget.current?.refund(work ?? audioSeconds ?? 0, cloud: provider.isCloud)
+                        ProviderBudget.current?.refund(spend, cloud: provider.isCloud)
                         self.limiter.release(provider.key, .neutral)
                         self.breaker.releaseTrial(provider.key)
                         record(variant, provider, .failed, since: start, waited: waited, error: "\(error)")

@@ -254,7 +254,9 @@ package struct JobExecutor: Sendable {
         }
         let outcome: SpeechPipeline.Outcome
         do {
-            outcome = try await pipeline.run(spec.text, to: file, format: format, onAudio: onAudio) { _, done, total in
+            outcome = try await pipeline.run(
+                spec.text, to: file, format: format, minimumSeconds: spec.minimumSeconds ?? 0, onAudio: onAudio
+            ) { _, done, total in
                 reporter.progress(JobProgress(done: done, total: total), nil)
             }
         } catch {

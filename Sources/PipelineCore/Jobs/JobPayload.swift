@@ -113,12 +113,15 @@ package struct SynthesisJobSpec: Sendable, Codable, Equatable {
     package var function: String?
     /// The storage key of the audio to write.
     package var outputKey: String
+    /// The shortest audio to write, in seconds (shorter speech ends in silence); nil for no minimum.
+    package var minimumSeconds: Double?
 
     /// Creates a specification.
     package init(
         bucket: String? = nil, text: String, voice: String? = nil, format: String = "wav", sampleRate: Int? = nil,
-        speed: Double? = nil, function: String? = nil, outputKey: String
+        speed: Double? = nil, function: String? = nil, outputKey: String, minimumSeconds: Double? = nil
     ) {
+        self.minimumSeconds = minimumSeconds
         self.bucket = bucket
         self.speed = speed
         self.text = text
@@ -133,5 +136,6 @@ package struct SynthesisJobSpec: Sendable, Codable, Equatable {
         case bucket, text, voice, format, function, speed
         case sampleRate = "sample_rate"
         case outputKey = "output_key"
+        case minimumSeconds = "min_duration_s"
     }
 }

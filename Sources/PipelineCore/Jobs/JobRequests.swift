@@ -131,6 +131,9 @@ package struct JobRequests: Sendable {
         guard spec.text.count <= limit else {
             throw RequestError(field: "text", "the text has \(spec.text.count) characters; the limit is \(limit)")
         }
+        if let seconds = spec.minimumSeconds, !(0...60).contains(seconds) {
+            throw RequestError(field: "min_duration_s", "a minimum duration is 0 to 60 seconds")
+        }
         if let voice = spec.voice {
             guard !voice.isEmpty, voice.count <= Self.maxVoiceCharacters,
                 !voice.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })

@@ -98,9 +98,10 @@ package struct SpeechPipeline: Sendable {
     }
 
     /// Synthesizes `text` into `file` in `format`; `onPiece` is called as each piece is written, and `onAudio` with
-    /// every block of samples written, in order (the pieces and the pauses between them), at the output rate.
+    /// every block of samples written, in order (the pieces and the pauses between them), at the output rate. Speech
+    /// shorter than `minimumSeconds` ends in silence up to it.
     package func run(
-        _ text: String, to file: URL, format: AudioFileFormat,
+        _ text: String, to file: URL, format: AudioFileFormat, minimumSeconds: Double = 0,
         onAudio: (@Sendable ([Float]) -> Void)? = nil,
         onPiece: @escaping @Sendable (Piece, _ done: Int, _ total: Int) async throws -> Void = { _, _, _ in }
     ) async throws -> Outcome {
@@ -116,11 +117,15 @@ package struct SpeechPipeline: Sendable {
                 }, finish: { try await fileWriter.finish() }, abandon: { fileWriter.abandon() })
         }
         do {
-            let written = try await self.synthesize(pieces, into: writer, onPiece: onPiece)
+            var (written, samples) = try await self.synthesize(pieces, into: writer, onPiece: onPiece)
+            let shortest = Int((minimumSeconds * Double(self.settings.sampleRate)).rounded(.up))
+            if samples < shortest {
+                try await writer.write([Float](repeating: 0, count: shortest - samples))
+                samples = shortest
+            }
             let encoded = try await writer.finish()
             return Outcome(
-                pieces: written.pieces, duration: Double(written.samples) / Double(self.settings.sampleRate),
-                file: encoded)
+                pieces: written, duration: Double(samples) / Double(self.settings.sampleRate), file: encoded)
         } catch {
             writer.abandon()
             throw error
