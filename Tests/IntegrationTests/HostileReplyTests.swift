@@ -13,6 +13,9 @@ struct HostileReplyTests {
         var script: [HostileServer.Step]
         /// Words the failure's message must contain.
         var reason: String
+        /// The client's timeout: short, for the stalls and drips to outlast; long where 40 MB must arrive first on
+        /// a busy machine, so the cap, not the clock, ends the reply.
+        var timeout: Duration = .seconds(2)
         var testDescription: String { self.name }
     }
 
@@ -67,7 +70,7 @@ struct HostileReplyTests {
                         (0..<40).map { _ in "100000\r\n" + String(repeating: "x", count: 0x100000) + "\r\n" }.joined()
                             .utf8)),
                 .send(Data("0\r\n\r\n".utf8)),
-            ], reason: "larger"),
+            ], reason: "larger", timeout: .seconds(30)),
         Case(
             name: "HTML with a success status", script: [.response(200, body: Data("<html>hi</html>".utf8))],
             reason: "not JSON"),
@@ -138,7 +141,7 @@ struct HostileReplyTests {
         let http = CurlHTTPClient()
         let direct = OpenAITranscriptionClient(
             endpoint: URL(string: bad.url + "/v1/audio/transcriptions")!, modelName: "small", apiKey: nil,
-            settings: AudioProviderSettings(), timeout: .seconds(2), http: http, encoder: FFmpegAudioEncoder())
+            settings: AudioProviderSettings(), timeout: hostile.timeout, http: http, encoder: FFmpegAudioEncoder())
 
         let started = ContinuousClock.now
         let failure = await #expect(throws: ProviderFailure.self) { try await direct.transcribe(Self.oneSecond) }
@@ -148,7 +151,8 @@ struct HostileReplyTests {
         #expect(ContinuousClock.now - started < .seconds(60), "the client gives up; it does not hang")
 
         let function = try TestGateway.localThenCloud(
-            local: bad.url + "/v1", cloud: good.url + "/v1", localRetries: 1, localTimeoutMilliseconds: 2000)
+            local: bad.url + "/v1", cloud: good.url + "/v1", localRetries: 1,
+            localTimeoutMilliseconds: Int(hostile.timeout.seconds * 1000))
         var settings = WorkerConfig.Gateway()
         settings.seed = 1
         let chain = AudioGateway(settings: settings, http: http, encoder: FFmpegAudioEncoder(), clock: ManualClock())
