@@ -182,6 +182,10 @@ def wer(ref, hyp):
     return d[len(h)] / max(1, len(r))
 
 
+def word_errors(ref, hyp):
+    return round(wer(ref, hyp) * max(1, len(words(ref))))
+
+
 def wav_info(data):
     with wave.open(io.BytesIO(data), "rb") as w:
         return w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
@@ -281,6 +285,12 @@ class RealServerCase(unittest.TestCase):
         self.assertEqual(status, 200, data)
         return json.loads(data)["text"]
 
+    def assertHeardBack(self, heard, said):
+        """Piper draws its phoneme lengths afresh for every request, so one rendering in a few dozen has a word
+        tiny.en mishears (CI heard "leaves" as "leads"). A read-back may miss one word; a broken voice or format
+        misses most of them."""
+        self.assertLessEqual(word_errors(said, heard), 1, "said %r, heard %r" % (said, heard))
+
     def speak(self, text, fmt="wav", **fields):
         status, resp, data = self.srv.speech(text, response_format=fmt, **fields)
         self.assertEqual(status, 200, data[:300])
@@ -343,17 +353,18 @@ class RecognitionTests(RealServerCase):
         status, resp, data = self.srv.transcribe(hello, fields=[("response_format", "json")])
         self.assertEqual((status, resp.getheader("Content-Type")), (200, "application/json"))
         text = json.loads(data)["text"]
-        self.assertEqual(words(text), words(HELLO))
+        self.assertHeardBack(text, HELLO)
+        first = re.escape(text.strip()[:5])
         status, resp, data = self.srv.transcribe(hello, fields=[("response_format", "text")])
         self.assertEqual(status, 200)
         self.assertTrue(resp.getheader("Content-Type").startswith("text/plain"))
         self.assertEqual(data.decode(), text + "\n")
         status, _, data = self.srv.transcribe(hello, fields=[("response_format", "srt")])
         self.assertEqual(status, 200)
-        self.assertRegex(data.decode(), r"^1\n00:00:0\d,\d{3} --> 00:00:0\d,\d{3}\nHello")
+        self.assertRegex(data.decode(), r"^1\n00:00:0\d,\d{3} --> 00:00:0\d,\d{3}\n" + first)
         status, resp, data = self.srv.transcribe(hello, fields=[("response_format", "vtt")])
         self.assertEqual((status, resp.getheader("Content-Type")), (200, "text/vtt; charset=utf-8"))
-        self.assertRegex(data.decode(), r"^WEBVTT\n\n00:00:0\d\.\d{3} --> 00:00:0\d\.\d{3}\nHello")
+        self.assertRegex(data.decode(), r"^WEBVTT\n\n00:00:0\d\.\d{3} --> 00:00:0\d\.\d{3}\n" + first)
         status, _, data = self.srv.transcribe(hello, fields=[("response_format", "xml")])
         self.assertEqual(status, 400)
 
@@ -367,14 +378,15 @@ class RecognitionTests(RealServerCase):
         out = self.verbose(hello, fields=[("language", "en")])
         self.assertTrue(all(s["temperature"] == 0.0 for s in out["segments"]), out["segments"])
         out = self.verbose(hello, fields=[("language", "auto")], path="/inference")
-        self.assertEqual((out["detected_language"], words(out["text"])), ("english", words(HELLO)))
+        self.assertEqual(out["detected_language"], "english")
+        self.assertHeardBack(out["text"], HELLO)
         status, _, _ = self.srv.transcribe(hello, fields=[("temperature", "1.5")])
         self.assertEqual(status, 400)
 
     def test_inference_whisper_cpp_shape(self):
         _, hello = self.speak(HELLO)
         out = self.verbose(hello, path="/inference")
-        self.assertEqual(words(out["text"]), words(HELLO))
+        self.assertHeardBack(out["text"], HELLO)
         self.assertEqual((out["detected_language"], out["detected_language_probability"]), ("english", 1.0))
         self.assertEqual(out["language_probabilities"], {"en": 1.0})
         heard = []
@@ -404,7 +416,7 @@ class RecognitionTests(RealServerCase):
         self.assertLessEqual(wer(FIXTURE_TEXT, text), 0.1, text)
         _, pcm24 = self.speak(HELLO, "pcm")
         text = self.text_of(pcm24, filename="x.pcm", content_type="audio/pcm;rate=24000")
-        self.assertEqual(words(text), words(HELLO))
+        self.assertHeardBack(text, HELLO)
         out = self.verbose(b"\x00\x00" * 16000, content_type="audio/pcm")
         self.assertAlmostEqual(out["duration"], 1.0, delta=0.01)
 
@@ -472,7 +484,7 @@ class SpeechTests(RealServerCase):
         self.assertEqual(resp.getheader("Content-Type"), "audio/wav")
         self.assertEqual(resp.getheader("X-Sample-Rate"), "24000")
         self.assertEqual(wav_info(wav)[:3], (1, 2, 24000))
-        self.assertEqual(words(self.text_of(wav)), words(THREE_SENTENCES))
+        self.assertHeardBack(self.text_of(wav), THREE_SENTENCES)
 
     def test_every_format_decodes_at_24k(self):
         _, pcm = self.speak(HELLO, "pcm")
@@ -533,7 +545,7 @@ class SpeechTests(RealServerCase):
         key = {"xi-api-key": "xi-test"}
         status, resp, pcm16 = self.srv.json("POST", path + "?output_format=pcm_16000", {"text": HELLO}, key)
         self.assertEqual((status, resp.getheader("Content-Type")), (200, "audio/pcm"))
-        self.assertEqual(words(self.text_of(pcm16, content_type="audio/pcm")), words(HELLO))
+        self.assertHeardBack(self.text_of(pcm16, content_type="audio/pcm"), HELLO)
         status, resp, wav = self.srv.json("POST", path + "?output_format=wav_22050", {"text": HELLO}, key)
         self.assertEqual((status, resp.getheader("Content-Type")), (200, "audio/wav"))
         self.assertEqual(wav_info(wav)[:3], (1, 2, 22050))
