@@ -77,7 +77,10 @@ class Servers:
         with open(config, "w") as handle:
             with open(os.path.join(ROOT, "config", "audio-worker.toml")) as defaults:
                 text = defaults.read()
-            for key, value in (("max_body_mb", "8"), ("body_timeout_s", "3"), ("header_timeout_s", "2")):
+            # A client that reads nothing while a long synthesis runs (HygieneTests) makes no progress for as long as
+            # the synthesis takes, which a loaded machine stretches past the default 60 s of inactivity.
+            for key, value in (("max_body_mb", "8"), ("body_timeout_s", "3"), ("header_timeout_s", "2"),
+                               ("idle_timeout_s", "600")):
                 text, count = re.subn(r"^%s = .*$" % key, "%s = %s" % (key, value), text, flags=re.MULTILINE)
                 assert count == 1, key
             handle.write(text)
