@@ -21,6 +21,9 @@ POST /v1/text-to-speech/{voice}    ElevenLabs-compatible speech (?output_format=
 GET  /admin/faults                current fault settings and remaining budgets
 POST /admin/faults                replace fault settings, reset fault budgets
 GET  /admin/stats                 request/response counters
+GET  /admin/requests              what each audio request carried: route, arrival time, SHA-256 of its audio
+                                  file (transcription) or input text (OpenAI speech), for requests that got
+                                  past the injected faults; reset with the counters
 POST /admin/reset-stats           zero the counters
 
 Fault injection

@@ -13,6 +13,7 @@ Needs ffmpeg and ffprobe on PATH (the server needs ffmpeg too).
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import importlib.util
 import io
@@ -843,10 +844,19 @@ class FlagTests(unittest.TestCase):
         self.assertEqual(stats["max_in_flight"], 2)
         self.assertGreaterEqual(stats["bytes_received"], 2 * len(body) + 10000)
         self.assertLessEqual(stats["first_request_at"], stats["last_request_at"])
+        # What the requests carried: both uploads (one audio, so one digest), and the over-long text that got past
+        # the fault; the faulted request is not recorded.
+        carried = json.loads(srv.request("GET", "/admin/requests")[2])["requests"]
+        audio = hashlib.sha256(b"\x00\x00" * 8000).hexdigest()
+        self.assertEqual([(r["route"], r["sha256"]) for r in carried],
+                         [("/v1/audio/transcriptions", audio)] * 2
+                         + [("/v1/audio/speech", hashlib.sha256(b"x" * 5000).hexdigest())])
+        self.assertTrue(all(stats["first_request_at"] <= r["at"] <= stats["last_request_at"] for r in carried))
         srv.json("POST", "/admin/reset-stats", {})
         stats = srv.stats()
         self.assertEqual(stats["responses"], {})
         self.assertEqual(stats["bytes_received"], 0)
+        self.assertEqual(json.loads(srv.request("GET", "/admin/requests")[2])["requests"], [])
 
     def test_port_file_loopback_only_and_sigterm(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -94,6 +94,7 @@ class Stats:
             self.bytes_received = 0
             self.first_request_at = None
             self.last_request_at = None
+            self.carried = []
 
     def begin(self, path):
         with self._lock:
@@ -104,6 +105,18 @@ class Stats:
             self.requests[path] = self.requests.get(path, 0) + 1
             self.in_flight_now += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight_now)
+            return now
+
+    def carry(self, path, arrived, digest):
+        """Notes what an audio request carried (the SHA-256 of its audio, or of its text), for GET /admin/requests:
+        a trial tells by it which chunk or piece was sent, and how often. The newest 100,000 are kept."""
+        with self._lock:
+            self.carried.append({"route": path, "at": arrived, "sha256": digest})
+            del self.carried[:-100_000]
+
+    def carried_snapshot(self) -> list:
+        with self._lock:
+            return list(self.carried)
 
     def received(self, n):
         with self._lock:

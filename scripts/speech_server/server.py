@@ -6,6 +6,7 @@ are recognized or synthesized at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -301,6 +302,10 @@ class Handler(BaseHTTPRequestHandler):
             self._method("GET")
             self.read_body()
             self.send_json(200, srv.stats_snapshot())
+        elif path == "/admin/requests":
+            self._method("GET")
+            self.read_body()
+            self.send_json(200, {"requests": srv.stats.carried_snapshot()})
         elif path == "/admin/reset-stats":
             self._method("POST")
             self.read_body()
@@ -312,7 +317,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _audio_route(self, path):
         srv = self.server
-        srv.stats.begin(path)
+        self._arrived = srv.stats.begin(path)
         self._counted = False
         try:
             try:
@@ -424,6 +429,7 @@ class Handler(BaseHTTPRequestHandler):
                                code="invalid_value")
         if file_part is None:
             raise ApiError(400, "the 'file' field is required", param="file", code="missing_file")
+        self.server.stats.carry(path, self._arrived, hashlib.sha256(file_part.data).hexdigest())
         # whisper.cpp's server takes "auto" for "detect it"; OpenAI's API leaves the field out.
         language = fields.get("language", "").lower()
         if language in ("", "auto"):
@@ -482,6 +488,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(text, str) or not text.strip():
             raise ApiError(400, "'input' is required and must be a non-empty string", param="input",
                            code="invalid_value")
+        self.server.stats.carry(SPEECH_PATH, self._arrived, hashlib.sha256(text.encode("utf-8")).hexdigest())
         if len(text) > opts.max_input_chars:
             raise ApiError(400, "'input' is too long: %d characters, the maximum is %d characters"
                            % (len(text), opts.max_input_chars), param="input", code="string_above_max_length")
