@@ -16,7 +16,18 @@ final class NATSConnection: Sendable {
         var options: OpaquePointer?
         try check(natsOptions_Create(&options), "natsOptions_Create")
         defer { natsOptions_Destroy(options) }
-        try check(natsOptions_SetURL(options, settings.url), "natsOptions_SetURL")
+        let servers = settings.servers
+        if servers.count > 1 {
+            // A cluster's seed list, as other NATS clients take it: "nats://a:4222,nats://b:4222".
+            var list: [UnsafePointer<CChar>?] = servers.map { UnsafePointer(strdup($0)) }
+            defer { for server in list { free(UnsafeMutablePointer(mutating: server)) } }
+            let status = list.withUnsafeMutableBufferPointer { buffer in
+                natsOptions_SetServers(options, buffer.baseAddress, Int32(buffer.count))
+            }
+            try check(status, "natsOptions_SetServers")
+        } else {
+            try check(natsOptions_SetURL(options, servers.first ?? settings.url), "natsOptions_SetURL")
+        }
         try check(natsOptions_SetTimeout(options, 5000), "natsOptions_SetTimeout")
         if let token = settings.token {
             try check(natsOptions_SetToken(options, token.reveal()), "natsOptions_SetToken")

@@ -1,8 +1,10 @@
+import Foundation
 import PipelineCore
 
 /// Where the JetStream backend connects and what it names: server, credentials, stream, consumer, bucket, replicas.
 package struct NATSSettings: Sendable, Equatable {
-    /// The server list, e.g. `nats://user:password@host:4222` (user and password in the URL are honoured).
+    /// The server, e.g. `nats://user:password@host:4222` (user and password in the URL are honoured), or several
+    /// separated by commas (a cluster's seed list).
     package var url: String
     /// A token for token authentication, if the server wants one.
     package var token: Secret?
@@ -19,6 +21,11 @@ package struct NATSSettings: Sendable, Equatable {
     /// JetStream's own limit on deliveries of one message (leases, expiries and releases all count), past which
     /// the server stops and the job is recorded dead. Kept above any job's attempts so the ledger decides first.
     package var maxDeliveries: Int
+
+    /// The servers `url` names: one URL, or a comma-separated seed list of a cluster's servers.
+    package var servers: [String] {
+        self.url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 
     /// The subjects the stream takes: one per job kind.
     package static let subjects = ["audio.transcribe.request.v1", "audio.tts.request.v1"]

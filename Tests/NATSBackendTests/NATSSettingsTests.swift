@@ -23,4 +23,13 @@ struct NATSSettingsTests {
         #expect(settings.replicas == 1 && settings.token == nil && settings.credentialsFile == nil)
         #expect(NATSSettings(environment: ["NATS_URL": "x", "AUDIO_WORKER_NATS_REPLICAS": "0"])?.replicas == 1)
     }
+
+    @Test
+    func aCommaSeparatedURLIsAClustersSeedList() throws {
+        let one = try #require(NATSSettings(environment: ["NATS_URL": "nats://nats:4222"]))
+        #expect(one.servers == ["nats://nats:4222"])
+        let three = try #require(
+            NATSSettings(environment: ["NATS_URL": "nats://a:4222, nats://b:4222,,nats://u:p@c:4222 "]))
+        #expect(three.servers == ["nats://a:4222", "nats://b:4222", "nats://u:p@c:4222"])
+    }
 }
