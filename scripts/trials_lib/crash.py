@@ -28,29 +28,34 @@ import time
 
 from .common import FIXTURES, NATSServer, Row, S3Server, Serve, SpeechServer, cli_json, worker_config, worker_env
 
-TEXT_A = " ".join([
+# Two texts of numbered sentences: no two pieces of a synthesis carry the same text, so a trial that identifies a
+# piece by its text's digest (the cluster trial) can tell every one apart.
+TEXT_A = " ".join("Sentence %d of the archive note: %s" % (i + 1, line) for i, line in enumerate([
     "The archive holds ten thousand hours of lectures, interviews and field recordings.",
     "Each one is decoded, cut at its pauses and sent to the local recognizer first.",
     "When the local recognizer is busy or down, the cloud takes the chunk instead.",
     "Nothing is sent twice, and nothing is lost when a machine goes away mid-job.",
-] * 6)
-TEXT_B = " ".join([
+] * 5))
+TEXT_B = " ".join("Item %d of the news: %s" % (i + 1, line) for i, line in enumerate([
     "Good evening, and welcome to the late news.",
     "Heavy rain is expected overnight in the north, with clearer skies by morning.",
     "The council will meet on Thursday to discuss the new bridge across the river.",
     "In sport, the home team won its third match in a row on Saturday afternoon.",
-] * 6)
+] * 5))
 
 
 def make_inputs(ctx, s3) -> dict:
-    """A 94 s recording (the speech fixture eight times with pauses) as WAV, MP3 and Opus, uploaded under inputs/."""
+    """A 94 s recording (the speech fixture eight times, with pauses of different lengths and a faint noise floor,
+    so that no two chunks are the same audio) as WAV, MP3 and Opus, uploaded under inputs/."""
     directory = ctx.scratch("inputs")
     wav = os.path.join(directory, "long.wav")
     parts = []
     for _ in range(8):
         parts += ["-i", os.path.join(FIXTURES, "speech.wav")]
-    graph = "".join("[%d:a]apad=pad_dur=1.2[p%d];" % (i, i) for i in range(8))
-    graph += "".join("[p%d]" % i for i in range(8)) + "concat=n=8:v=0:a=1[out]"
+    graph = "".join("[%d:a]apad=pad_dur=%.2f[p%d];" % (i, 0.9 + 0.1 * i, i) for i in range(8))
+    graph += "".join("[p%d]" % i for i in range(8)) + "concat=n=8:v=0:a=1[speech];"
+    graph += "anoisesrc=color=pink:amplitude=0.002:seed=7:sample_rate=16000[noise];"
+    graph += "[speech][noise]amix=inputs=2:duration=first:normalize=0[out]"
     subprocess.run(["ffmpeg", "-v", "error", "-y", *parts, "-filter_complex", graph, "-map", "[out]", "-ac", "1",
                     "-ar", "16000", wav], check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", wav, "-ar", "44100", "-ac", "2", "-b:a", "96k",
@@ -119,16 +124,16 @@ def succeeded_lines(log_path: str) -> dict:
 class Backend:
     """One run's queue: a SQLite data directory, or that plus a fresh nats-server holding the queue and ledger."""
 
-    def __init__(self, ctx, kind: str, speech, s3):
+    def __init__(self, ctx, kind: str, speech, s3, lease_s: int = 3, nats_url: str | None = None, **env):
         self.kind = kind
         self.dir = ctx.scratch("run")
         self.data = os.path.join(self.dir, "data")
-        self.nats = NATSServer(ctx) if kind == "jetstream" else None
-        extra = dict(s3.env())
-        if self.nats:
-            extra.update(AUDIO_WORKER_QUEUE="jetstream", NATS_URL=self.nats.url)
+        self.nats = NATSServer(ctx) if kind == "jetstream" and nats_url is None else None
+        extra = dict(s3.env(), **env)
+        if kind == "jetstream":
+            extra.update(AUDIO_WORKER_QUEUE="jetstream", NATS_URL=nats_url or self.nats.url)
         self.env = worker_env(speech, **extra)
-        self.config = worker_config(ctx, self.dir, lease_s=3, heartbeat_s=1, **{"worker.concurrency": 2})
+        self.config = worker_config(ctx, self.dir, lease_s=lease_s, heartbeat_s=1, **{"worker.concurrency": 2})
 
     def close(self):
         if self.nats:
