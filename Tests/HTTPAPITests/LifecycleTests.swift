@@ -190,6 +190,10 @@ extension HTTPServerTests {
                     "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
                 status: 400),
             Case(
+                name: "two different Content-Lengths",
+                request: "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+                status: 400),
+            Case(
                 name: "non-numeric Content-Length",
                 request: "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n", status: 400),
             Case(

@@ -157,6 +157,13 @@ package struct AudioAPI: HTTPResponder {
             error.headers = [("WWW-Authenticate", "Bearer")]
             return self.counted(error.response(route.shape), route: route.name)
         }
+        if route.name == "/healthz" {
+            // Answered here, on the server's own thread, from the probe's cached answer: health stays fast however
+            // busy the worker's tasks are. `ok` as ffmpeg-whisper's callers read it; `model_loaded` as flute-gateway
+            // asks of a local voice.
+            let loaded = self.dependencies.speechProbe.cachedReady()
+            return self.counted(.json(.object(["ok": .bool(true), "model_loaded": .bool(loaded)])), route: route.name)
+        }
         // Only multipart bodies may be large (they stream to disk); JSON is parsed in memory, so a declared size
         // over the cap is refused before a byte of the body is read. A chunked one is caught when it is parsed.
         let multipart = MultipartBody.boundary(fromContentType: head.headers.first("Content-Type") ?? "") != nil
@@ -204,10 +211,6 @@ package struct AudioAPI: HTTPResponder {
     private func dispatch(_ request: HTTPServerRequest, route: Route) async throws -> HTTPServerResponse {
         let head = request.head
         switch (route.name, head.method) {
-        case ("/healthz", _):
-            // `ok` as ffmpeg-whisper's callers read it; `model_loaded` as flute-gateway asks of a local voice.
-            let loaded = await self.dependencies.speechProbe.ready()
-            return .json(.object(["ok": .bool(true), "model_loaded": .bool(loaded)]))
         case ("/metrics", _): return await self.metrics()
         case ("/transcribe", _): return try await self.transcribe(request, fileRoute: false)
         case ("/transcribe_file", _): return try await self.transcribe(request, fileRoute: true)

@@ -24,8 +24,11 @@ final class ServerEngine: Sendable {
     private let startupMessages = Mutex<[String]?>(nil)
 
     private enum Phase {
-        /// Waiting for a request line (a new connection, or one kept alive after a response).
-        case waiting(since: ContinuousClock.Instant)
+        /// Waiting for a request line: on a new connection (`fresh`), which must send its whole head within the
+        /// header timeout of being accepted, or on one kept alive after a response, which may idle for the idle
+        /// timeout. (libmicrohttpd reports nothing before a whole request line, so a request line dripped on a new
+        /// connection is caught by the first rule.)
+        case waiting(since: ContinuousClock.Instant, fresh: Bool)
         /// The request line is in, the headers are not.
         case head(since: ContinuousClock.Instant)
         /// A request is past its head.
@@ -72,7 +75,7 @@ final class ServerEngine: Sendable {
         let id = self.state.withLock { state -> UInt64 in
             let id = state.nextConnectionID
             state.nextConnectionID += 1
-            state.connections[id] = Connection(descriptor: descriptor, phase: .waiting(since: .now))
+            state.connections[id] = Connection(descriptor: descriptor, phase: .waiting(since: .now, fresh: true))
             return id
         }
         context?.pointee = UnsafeMutableRawPointer(bitPattern: UInt(id))
@@ -91,7 +94,12 @@ final class ServerEngine: Sendable {
         let id = raw.map { UInt64(UInt(bitPattern: $0)) } ?? 0
         let exchange = Exchange(connectionID: id, connection: connection, counter: self.exchanges)
         self.state.withLock { state in
-            state.connections[id]?.phase = .head(since: .now)
+            // A new connection's head is timed from its accept; a kept-alive one's from its request line.
+            if case .waiting(let since, fresh: true) = state.connections[id]?.phase {
+                state.connections[id]?.phase = .head(since: since)
+            } else {
+                state.connections[id]?.phase = .head(since: .now)
+            }
             state.connections[id]?.exchange = exchange
         }
         return Unmanaged.passRetained(exchange).toOpaque()
@@ -112,7 +120,7 @@ final class ServerEngine: Sendable {
             if let connection = state.connections[exchange.connectionID], connection.exchange === exchange {
                 state.connections[exchange.connectionID]?.exchange = nil
                 if case .busy = connection.phase {
-                    state.connections[exchange.connectionID]?.phase = .waiting(since: .now)
+                    state.connections[exchange.connectionID]?.phase = .waiting(since: .now, fresh: false)
                 }
             }
             if admitted { state.inFlight -= 1 }
@@ -230,6 +238,11 @@ final class ServerEngine: Sendable {
         }
         if headerBytes > self.settings.maxHeaderBytes {
             return .headersTooLarge(maxBytes: self.settings.maxHeaderBytes)
+        }
+        // RFC 9112 §6.3: differing lengths leave the body's end in doubt (libmicrohttpd would take the first), the
+        // way requests are smuggled past a proxy that takes another.
+        if Set(head.headers.all("Content-Length").map { $0.trimmingCharacters(in: .whitespaces) }).count > 1 {
+            return .ambiguousLength
         }
         if let encoding = head.headers.first("Transfer-Encoding") {
             // RFC 9112 §6.1: a server that sees both must not trust either; anything but chunked cannot be framed.
@@ -433,7 +446,10 @@ final class ServerEngine: Sendable {
             var descriptors: [pollfd] = []
             for (id, connection) in state.connections {
                 switch connection.phase {
-                case .waiting(let since) where now - since > self.settings.idleTimeout:
+                case .waiting(let since, fresh: true) where now - since > self.settings.headerTimeout:
+                    closed.append("no request head")
+                    closing.append(id)
+                case .waiting(let since, fresh: false) where now - since > self.settings.idleTimeout:
                     closed.append("no request")
                     closing.append(id)
                 case .head(let since) where now - since > self.settings.headerTimeout:

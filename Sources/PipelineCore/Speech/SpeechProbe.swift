@@ -12,6 +12,13 @@ package actor SpeechProbe {
     private let timeout: Duration
     private var last: (at: ContinuousClock.Instant, ready: Bool)?
     private var probing: Task<Void, Never>?
+    /// The last answer, readable without the actor (``cachedReady()``), and whether a refresh was asked for.
+    private let published = LockedValue(Published())
+
+    private struct Published: Sendable {
+        var answer: (at: ContinuousClock.Instant, ready: Bool)?
+        var refreshAsked = false
+    }
 
     /// Creates a probe of `synthesizer` (nil when the function has no local provider: never ready), repeated when
     /// its last answer is older than `interval`; call ``ready()`` once to start the first.
@@ -48,14 +55,33 @@ package actor SpeechProbe {
         return last.ready
     }
 
+    /// The answer ``ready()`` would give, read without waiting for the actor, so that the HTTP server's own thread
+    /// can answer `/healthz` however busy the worker's tasks are; a stale answer asks the actor for a new probe.
+    package nonisolated func cachedReady() -> Bool {
+        let now = ContinuousClock.now
+        let (answer, ask) = self.published.withLock { published in
+            let stale = published.answer.map { now - $0.at >= self.interval } ?? true
+            let ask = stale && !published.refreshAsked
+            if ask { published.refreshAsked = true }
+            return (published.answer, ask)
+        }
+        if ask {
+            Task { _ = await self.ready() }
+        }
+        guard let answer, now - answer.at < self.interval * 3 else { return false }
+        return answer.ready
+    }
+
     /// Waits for the probe in flight, if any (tests, and `serve` at start).
     package func settle() async {
         await self.probing?.value
     }
 
     private func record(_ ready: Bool) {
-        self.last = (ContinuousClock.now, ready)
+        let answer = (at: ContinuousClock.now, ready: ready)
+        self.last = answer
         self.probing = nil
+        self.published.withLock { $0 = Published(answer: answer, refreshAsked: false) }
     }
 }
 
