@@ -114,8 +114,12 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty, trimmed.count <= 64 else { return nil }
         let longest = 86_400.0
-        if trimmed.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
-            guard let seconds = Double(trimmed), seconds.isFinite else { return nil }
+        // RFC 9110 allows digits only; a number in any other notation a server writes (`1.5`, `1e30`) is read too,
+        // and one too large for a Double is as absurd as `1e30`.
+        if trimmed.first?.isNumber == true,
+            trimmed.allSatisfy({ $0.isASCII && ($0.isNumber || ".eE+".contains($0)) })
+        {
+            guard let seconds = Double(trimmed), !seconds.isNaN else { return nil }
             return .milliseconds(Int64(min(seconds, longest) * 1000))
         }
         let formatter = DateFormatter()

@@ -243,13 +243,14 @@ package struct QueueWorker: Service {
             switch event {
             case .success(.finished(let outputs, let result)):
                 let done = progress.value.map { JobProgress(done: $0.total ?? $0.done, total: $0.total ?? $0.done) }
-                settled = try await self.queue.settle(
+                settled = try await self.settleRetrying(
+                    logger, progress.value,
                     lease,
                     .succeeded(outputs: outputs, result: result, progress: done ?? JobProgress(done: 0, total: 0)))
                 logger.info("job succeeded", ["ms": .number(elapsed), "outputs": .array(outputs.map { .string($0) })])
                 outcome = .succeeded
             case .success(.cancelRequested):
-                settled = try await self.queue.settle(lease, .cancelled)
+                settled = try await self.settleRetrying(logger, progress.value, lease, .cancelled)
                 logger.info("job cancelled", ["ms": .number(elapsed)])
                 outcome = .cancelled
             case .success(.leaseLost), .failure(JobQueueError.leaseLost):
@@ -257,12 +258,13 @@ package struct QueueWorker: Service {
                 return .lost
             case .failure(is CancellationError):
                 // Stopped from outside (shutdown past its grace, or the worker's caller): not the job's fault.
-                settled = try await self.queue.settle(lease, .released)
+                settled = try await self.settleRetrying(logger, progress.value, lease, .released)
                 logger.info("job returned to the queue at shutdown")
                 outcome = .released
             case .failure(let error):
                 let failure = Self.jobError(error)
-                settled = try await self.queue.settle(lease, self.retryPolicy.settlement(for: failure, lease: lease))
+                settled = try await self.settleRetrying(
+                    logger, progress.value, lease, self.retryPolicy.settlement(for: failure, lease: lease))
                 logger.error(
                     "job failed",
                     [
@@ -277,6 +279,47 @@ package struct QueueWorker: Service {
             // The queue itself failed; the lease will expire and the job run again.
             logger.error("settling the job failed", ["error": .string("\(error)")])
             return .lost
+        }
+    }
+
+    /// Settles `lease`, retrying while the queue fails (a database another process holds locked, a NATS leader
+    /// election), heartbeating meanwhile: a finished job's work is kept as long as its lease is, rather than done
+    /// again, provider requests and all, when the lease expires. Gives up after five minutes, when the lease is
+    /// lost, or when the worker is cancelled.
+    private func settleRetrying(
+        _ logger: Logger, _ progress: JobProgress?, _ lease: JobLease, _ settlement: JobSettlement
+    ) async throws -> Job {
+        let deadline = self.clock.now + .seconds(300)
+        var delay = Duration.milliseconds(200)
+        var lastHeartbeat = self.clock.now
+        while true {
+            do {
+                return try await self.queue.settle(lease, settlement)
+            } catch {
+                // Only a failing store is worth waiting out: a lost lease, a job gone or in another state is final.
+                let transient: Bool
+                switch error {
+                case JobQueueError.storage: transient = true
+                case is JobQueueError, is CancellationError: transient = false
+                default: transient = true
+                }
+                guard transient, self.clock.now < deadline else { throw error }
+                logger.warning(
+                    "settling the job failed; trying again",
+                    ["error": .string("\(error)"), "in_ms": .number((delay.seconds * 1000).rounded())])
+                try await self.clock.sleep(for: delay)
+                delay = min(delay * 2, self.settings.heartbeat)
+                if self.clock.now - lastHeartbeat >= self.settings.heartbeat {
+                    lastHeartbeat = self.clock.now
+                    do {
+                        _ = try await self.queue.heartbeat(lease, progress: progress)
+                    } catch let lost as JobQueueError {
+                        if case .leaseLost = lost { throw lost }
+                    } catch {
+                        // The queue still fails; the next settle attempt will say how.
+                    }
+                }
+            }
         }
     }
 

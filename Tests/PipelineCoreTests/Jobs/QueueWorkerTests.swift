@@ -38,6 +38,34 @@ struct RejectingDecoder: AudioDecoding {
     }
 }
 
+/// A queue whose first `failures` settles fail as a database locked by another process makes them fail.
+struct LockedSettleQueue: WorkQueue {
+    let base: InMemoryJobQueue
+    let failures: Int
+    let attempts = LockedValue(0)
+
+    func enqueue(_ request: EnqueueRequest) async throws -> (job: Job, created: Bool) {
+        try await self.base.enqueue(request)
+    }
+
+    func lease(owner: String, wait: Duration) async throws -> JobLease? {
+        try await self.base.lease(owner: owner, wait: wait)
+    }
+
+    func heartbeat(_ lease: JobLease, progress: JobProgress?) async throws -> Bool {
+        try await self.base.heartbeat(lease, progress: progress)
+    }
+
+    func settle(_ lease: JobLease, _ settlement: JobSettlement) async throws -> Job {
+        let attempt = self.attempts.withLock {
+            $0 += 1
+            return $0
+        }
+        guard attempt > self.failures else { throw JobQueueError.storage("database is locked (SQLite code 5)") }
+        return try await self.base.settle(lease, settlement)
+    }
+}
+
 struct QueueWorkerTests {
     let queue = InMemoryJobQueue(visibility: .seconds(30), maxAttempts: 2)
     let storage = InMemoryStorage()
@@ -48,7 +76,7 @@ struct QueueWorkerTests {
 
     private func worker(
         transcriber: any SpeechToText, decoder: (any AudioDecoding)? = nil, drain: Bool = true,
-        shutdown: ShutdownSignal = ShutdownSignal()
+        shutdown: ShutdownSignal = ShutdownSignal(), queue: (any WorkQueue)? = nil
     ) -> QueueWorker {
         let samples = self.samples
         let executor = JobExecutor(
@@ -62,7 +90,8 @@ struct QueueWorkerTests {
                 },
                 speech: { _, _, _, _ in throw ConfigError(file: "test", message: "no speech in these tests") }))
         return QueueWorker(
-            backend: JobBackend(queue: self.queue, ledger: self.queue), executor: executor, events: self.events,
+            backend: JobBackend(queue: queue ?? self.queue, ledger: self.queue), executor: executor,
+            events: self.events,
             retryPolicy: RetryPolicy(baseDelay: .zero, maxDelay: .zero),
             settings: QueueWorker.Settings(
                 concurrency: 2, heartbeat: .milliseconds(20), idleWait: .milliseconds(50), drain: drain,
@@ -97,6 +126,24 @@ struct QueueWorkerTests {
         }
         #expect(chunks.count >= 2)
         #expect(try await self.queue.checkpoints(jobID: job.id).isEmpty, "a finished job keeps no checkpoints")
+    }
+
+    @Test
+    func aSettleTheQueueRefusesForAWhileIsTriedAgainAndTheWorkIsNotRedone() async throws {
+        let job = try await self.enqueue()
+        let transcriber = RecordingTranscriber()
+        let locked = LockedSettleQueue(base: self.queue, failures: 3)
+
+        let summary = try await self.worker(transcriber: transcriber, queue: locked).work()
+
+        #expect(summary.succeeded == 1)
+        #expect(locked.attempts.value == 4)
+        let done = try #require(try await self.queue.job(id: job.id))
+        #expect(done.status == .succeeded)
+        #expect(done.attempts == 1)
+        let chunks = transcriber.calls
+        _ = try await self.worker(transcriber: transcriber).work()
+        #expect(transcriber.calls == chunks, "nothing is left to run again")
     }
 
     @Test
