@@ -133,7 +133,8 @@ package struct GatewayResolver: Sendable {
                     throw ConfigError(
                         file: self.workerFile, location: extra.location,
                         message: "provider '\(providerName)' of gateway model '\(name)': type, model_name and "
-                            + "api_key_location belong in the gateway file; only audio settings and api_base go here")
+                            + "api_key_location belong in the gateway file; only audio settings, api_base and timeouts go here"
+                    )
                 }
             }
             return try self.providers(of: model, overlay: overlay, file: self.gatewayFile, as: capability)
@@ -172,6 +173,7 @@ package struct GatewayResolver: Sendable {
             if let extra = overlay?.providers[providerName] {
                 provider.audio = provider.audio.merged(with: extra.audio)
                 provider.apiBase = extra.apiBase ?? provider.apiBase
+                provider.timeout = extra.timeout ?? provider.timeout
             }
             resolved.append(try self.resolve(provider, of: model, file: file, as: capability))
         }

@@ -109,6 +109,18 @@ struct GatewayResolverTests {
     }
 
     @Test
+    func theWorkerFileMayShortenAGatewayProvidersTimeout() throws {
+        let resolver = try ConfigFixtures.resolver(
+            gateway: Self.gateway,
+            worker: "[models.local_whisper.providers.a]\ntimeouts = { non_streaming = { total_ms = 3000 } }\n")
+
+        let providers = try resolver.resolve("stt", as: .transcription).candidates[0].variant.providers
+
+        #expect(providers[0].timeout == .seconds(3), "the worker file's timeout was accepted, so it must apply")
+        #expect(providers[1].timeout == .seconds(20))
+    }
+
+    @Test
     func environmentOverridesAnAPIBase() throws {
         let resolver = try ConfigFixtures.resolver(
             gateway: Self.gateway, environment: ["AUDIO_WORKER_API_BASE__local_whisper__a": "http://127.0.0.1:9999/v1"])
