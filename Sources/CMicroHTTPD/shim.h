@@ -6,7 +6,24 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
 #include <microhttpd.h>
+
+/* Bytes the kernel has received on a TCP socket (tcp_info's tcpi_bytes_received, Linux 4.1 and later), or -1 when
+ * the kernel does not say. glibc's struct tcp_info ends before that field, so it is read from the kernel's layout
+ * (linux/tcp.h: offset 128, an ABI that only grows at its end). */
+static inline int64_t cmhd_socket_bytes_received(int descriptor) {
+    unsigned char info[256];
+    socklen_t length = sizeof(info);
+    memset(info, 0, sizeof(info));
+    if (getsockopt(descriptor, IPPROTO_TCP, TCP_INFO, info, &length) != 0 || length < 136) {
+        return -1;
+    }
+    uint64_t bytes;
+    memcpy(&bytes, info + 128, sizeof(bytes));
+    return (int64_t)bytes;
+}
 
 /* Macros Swift cannot import (they cast). */
 static const ssize_t CMHD_CONTENT_READER_END_OF_STREAM = MHD_CONTENT_READER_END_OF_STREAM;

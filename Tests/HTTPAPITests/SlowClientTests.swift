@@ -122,17 +122,18 @@ extension HTTPServerTests {
             #expect(elapsed < .seconds(3))
         }
 
-        @Test func aNewConnectionThatIsSilentOrDripsItsRequestLineIsClosedAfterTheHeaderTimeout() async throws {
-            // libmicrohttpd sees no request before a whole request line, so a new connection's head is timed from
-            // its accept (as nginx's client_header_timeout is): the idle timeout, 30 s here, is for kept-alive ones.
+        @Test func aRequestLineDrippedPastTheHeaderTimeoutIsClosedWhileASilentConnectionMayIdle() async throws {
+            // libmicrohttpd sees no request before a whole request line; the server sees the socket's bytes arrive
+            // and gives the head the header timeout from then (nginx's client_header_timeout), while a connection
+            // that sends nothing has the idle timeout, 30 s here.
             let settings = testSettings {
                 $0.headerTimeout = .seconds(1)
                 $0.idleTimeout = .seconds(30)
             }
-            let (silent, dripping) = try await withServer(settings) { server in
-                let start = ContinuousClock.now
-                let silent = try server.connect(timeout: .seconds(4))
+            let (dripping, silentAfter, answered) = try await withServer(settings) { server in
+                let silent = try server.connect(timeout: .seconds(5))
                 let dripper = try server.connect(timeout: .milliseconds(100))
+                let start = ContinuousClock.now
                 var dripClosed = false
                 for byte in "GET /healthz-with-a-very-long-request-line-sent-one-byte-at-a-time".utf8 where !dripClosed
                 {
@@ -140,16 +141,43 @@ extension HTTPServerTests {
                     dripClosed = try await dripper.io { $0.serverCloses() }
                 }
                 let dripElapsed = ContinuousClock.now - start
-                let silentClosed = try await silent.io { $0.serverCloses() }
-                let silentElapsed = ContinuousClock.now - start
+                let silentOpen = try await silent.io { $0.isOpenAndSilent }
+                let reply = try await silent.io { client in
+                    try client.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+                    return try client.readResponse()
+                }
                 return (
-                    silentClosed && silentElapsed < .seconds(4),
-                    dripClosed && dripElapsed >= .milliseconds(900) && dripElapsed < .seconds(4)
+                    dripClosed && dripElapsed >= .milliseconds(900) && dripElapsed < .seconds(4), silentOpen,
+                    reply.status
                 )
             }
 
-            #expect(silent)
             #expect(dripping)
+            #expect(silentAfter, "a connection that sent nothing is kept past the header timeout")
+            #expect(answered == 200)
+        }
+
+        @Test func aRequestAnsweredAtOnceKeepsItsConnectionAliveAndIsNotClosedAsSlow() async throws {
+            let settings = testSettings {
+                $0.headerTimeout = .seconds(1)
+                $0.idleTimeout = .seconds(30)
+            }
+            let statuses = try await withServer(settings) { server in
+                let client = try server.connect(timeout: .seconds(5))
+                return try await client.io { client -> [Int] in
+                    var statuses: [Int] = []
+                    for _ in 0..<2 {
+                        try client.send("GET /at-once HTTP/1.1\r\nHost: test\r\n\r\n")
+                        statuses.append(try client.readResponse().status)
+                        Thread.sleep(forTimeInterval: 1.6)  // past the header timeout, within the idle one
+                    }
+                    try client.send("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+                    statuses.append(try client.readResponse().status)
+                    return statuses
+                }
+            }
+
+            #expect(statuses == [200, 200, 200])
         }
 
         @Test func aKeptAliveConnectionIsClosedAfterTheIdleTimeout() async throws {

@@ -157,13 +157,6 @@ package struct AudioAPI: HTTPResponder {
             error.headers = [("WWW-Authenticate", "Bearer")]
             return self.counted(error.response(route.shape), route: route.name)
         }
-        if route.name == "/healthz" {
-            // Answered here, on the server's own thread, from the probe's cached answer: health stays fast however
-            // busy the worker's tasks are. `ok` as ffmpeg-whisper's callers read it; `model_loaded` as flute-gateway
-            // asks of a local voice.
-            let loaded = self.dependencies.speechProbe.cachedReady()
-            return self.counted(.json(.object(["ok": .bool(true), "model_loaded": .bool(loaded)])), route: route.name)
-        }
         // Only multipart bodies may be large (they stream to disk); JSON is parsed in memory, so a declared size
         // over the cap is refused before a byte of the body is read. A chunked one is caught when it is parsed.
         let multipart = MultipartBody.boundary(fromContentType: head.headers.first("Content-Type") ?? "") != nil
@@ -174,6 +167,14 @@ package struct AudioAPI: HTTPResponder {
             return self.counted(error.response(route.shape), route: route.name)
         }
         return nil
+    }
+
+    package func respondAtOnce(to head: HTTPRequestHead) -> HTTPServerResponse? {
+        guard self.route(for: head.path)?.name == "/healthz" else { return nil }
+        // On the server's own thread, from the probe's cached answer: health stays fast however busy the worker's
+        // tasks are. `ok` as ffmpeg-whisper's callers read it; `model_loaded` as flute-gateway asks of a local voice.
+        let loaded = self.dependencies.speechProbe.cachedReady()
+        return self.counted(.json(.object(["ok": .bool(true), "model_loaded": .bool(loaded)])), route: "/healthz")
     }
 
     package func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {

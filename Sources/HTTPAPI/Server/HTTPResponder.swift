@@ -8,6 +8,12 @@ package protocol HTTPResponder: Sendable {
     /// so it must be quick and must not block; the response must not be a ``HTTPResponseBody/stream(_:)``.
     func admit(_ head: HTTPRequestHead) -> HTTPServerResponse?
 
+    /// Answers a request whose body has been read (or that has none) at once, on one of the server's threads
+    /// rather than in a task, or returns nil for ``respond(to:)``: for cheap answers that must stay fast however
+    /// busy the tasks are (`/healthz`). Unlike an answer from ``admit(_:)``, it keeps the connection alive. Must be
+    /// quick, must not block, and must not be a ``HTTPResponseBody/stream(_:)``.
+    func respondAtOnce(to head: HTTPRequestHead) -> HTTPServerResponse?
+
     /// Answers a request whose body has been read.
     ///
     /// Runs as a child task of ``HTTPServer/run()``. It is cancelled when the client goes away (a failed write,
@@ -26,6 +32,9 @@ package protocol HTTPResponder: Sendable {
 extension HTTPResponder {
     /// Admits every request.
     package func admit(_ head: HTTPRequestHead) -> HTTPServerResponse? { nil }
+
+    /// Answers every request in a task.
+    package func respondAtOnce(to head: HTTPRequestHead) -> HTTPServerResponse? { nil }
 
     /// Answers with ``HTTPRejection/defaultResponse``: `{"detail": "..."}`.
     package func rejectionResponse(_ rejection: HTTPRejection, head: HTTPRequestHead?) -> HTTPServerResponse {

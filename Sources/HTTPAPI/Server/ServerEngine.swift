@@ -24,11 +24,12 @@ final class ServerEngine: Sendable {
     private let startupMessages = Mutex<[String]?>(nil)
 
     private enum Phase {
-        /// Waiting for a request line: on a new connection (`fresh`), which must send its whole head within the
-        /// header timeout of being accepted, or on one kept alive after a response, which may idle for the idle
-        /// timeout. (libmicrohttpd reports nothing before a whole request line, so a request line dripped on a new
-        /// connection is caught by the first rule.)
-        case waiting(since: ContinuousClock.Instant, fresh: Bool)
+        /// Waiting for a request line, on a new connection or one kept alive after a response: it may idle, sending
+        /// nothing, for the idle timeout. libmicrohttpd reports nothing before a whole request line, so the sweeper
+        /// watches the socket's received-byte count (`received`, as it was when the wait began): once it grows, the
+        /// request has begun (`begun`, as the sweeper first saw it), and its head has the header timeout from then,
+        /// as nginx's client_header_timeout has, so a request line dripped a byte at a time is closed.
+        case waiting(since: ContinuousClock.Instant, received: Int64, begun: ContinuousClock.Instant?)
         /// The request line is in, the headers are not.
         case head(since: ContinuousClock.Instant)
         /// A request is past its head.
@@ -75,7 +76,8 @@ final class ServerEngine: Sendable {
         let id = self.state.withLock { state -> UInt64 in
             let id = state.nextConnectionID
             state.nextConnectionID += 1
-            state.connections[id] = Connection(descriptor: descriptor, phase: .waiting(since: .now, fresh: true))
+            state.connections[id] = Connection(
+                descriptor: descriptor, phase: .waiting(since: .now, received: 0, begun: nil))
             return id
         }
         context?.pointee = UnsafeMutableRawPointer(bitPattern: UInt(id))
@@ -94,9 +96,9 @@ final class ServerEngine: Sendable {
         let id = raw.map { UInt64(UInt(bitPattern: $0)) } ?? 0
         let exchange = Exchange(connectionID: id, connection: connection, counter: self.exchanges)
         self.state.withLock { state in
-            // A new connection's head is timed from its accept; a kept-alive one's from its request line.
-            if case .waiting(let since, fresh: true) = state.connections[id]?.phase {
-                state.connections[id]?.phase = .head(since: since)
+            // The head is timed from the first bytes of the request when the sweeper saw them arrive.
+            if case .waiting(_, _, begun: let begun?) = state.connections[id]?.phase {
+                state.connections[id]?.phase = .head(since: begun)
             } else {
                 state.connections[id]?.phase = .head(since: .now)
             }
@@ -119,8 +121,14 @@ final class ServerEngine: Sendable {
         let drained = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let connection = state.connections[exchange.connectionID], connection.exchange === exchange {
                 state.connections[exchange.connectionID]?.exchange = nil
-                if case .busy = connection.phase {
-                    state.connections[exchange.connectionID]?.phase = .waiting(since: .now, fresh: false)
+                // Answered at its head (a 401, a 404, /healthz) or after its body: either way the connection now
+                // waits for its next request. (A head answered at once used to stay in `.head` and be closed as slow.)
+                switch connection.phase {
+                case .head, .busy:
+                    state.connections[exchange.connectionID]?.phase = .waiting(
+                        since: .now, received: cmhd_socket_bytes_received(connection.descriptor), begun: nil)
+                case .waiting, .closing:
+                    break
                 }
             }
             if admitted { state.inFlight -= 1 }
@@ -262,6 +270,11 @@ final class ServerEngine: Sendable {
     }
 
     private func submit(_ exchange: Exchange, on connection: OpaquePointer) -> MHD_Result {
+        if !self.isDraining, let head = exchange.head, let response = self.responder.respondAtOnce(to: head) {
+            exchange.answer()
+            return self.queue(
+                self.checked(response, head: head, streamAllowed: false), on: connection, exchange: exchange)
+        }
         // Submission and closing the intake are atomic under the engine's lock, so an exchange is either in the
         // intake before it closes (and then claimed or abandoned) or answered here.
         let outcome = self.state.withLock { state -> SubmitOutcome in
@@ -446,12 +459,17 @@ final class ServerEngine: Sendable {
             var descriptors: [pollfd] = []
             for (id, connection) in state.connections {
                 switch connection.phase {
-                case .waiting(let since, fresh: true) where now - since > self.settings.headerTimeout:
-                    closed.append("no request head")
+                case .waiting(_, _, begun: let begun?) where now - begun > self.settings.headerTimeout:
+                    closed.append("slow request line")
                     closing.append(id)
-                case .waiting(let since, fresh: false) where now - since > self.settings.idleTimeout:
+                case .waiting(let since, _, _) where now - since > self.settings.idleTimeout:
                     closed.append("no request")
                     closing.append(id)
+                case .waiting(let since, let received, begun: nil):
+                    let count = cmhd_socket_bytes_received(connection.descriptor)
+                    if received >= 0, count > received {
+                        state.connections[id]?.phase = .waiting(since: since, received: received, begun: now)
+                    }
                 case .head(let since) where now - since > self.settings.headerTimeout:
                     closed.append("slow head")
                     closing.append(id)

@@ -81,6 +81,12 @@ struct TestResponder: HTTPResponder {
         return nil
     }
 
+    func respondAtOnce(to head: HTTPRequestHead) -> HTTPServerResponse? {
+        guard head.path == "/at-once" else { return nil }
+        self.events.record("at once \(head.path)")
+        return .json(.object(["ok": .bool(true)]))
+    }
+
     func respond(to request: HTTPServerRequest) async -> HTTPServerResponse {
         self.concurrency.withLock { value in
             value.now += 1
