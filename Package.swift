@@ -39,7 +39,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "queue-bench",
-            dependencies: ["SQLiteQueue", "PipelineCore"],
+            dependencies: ["SQLiteQueue", "NATSBackend", "PipelineCore"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,9 +1,11 @@
 import Foundation
+import NATSBackend
 import PipelineCore
 import SQLiteQueue
 
 let usage = """
-    usage: queue-bench throughput --db PATH --jobs N   enqueue N jobs, lease and complete them all; print JSON rates
+    usage: queue-bench throughput (--db PATH | --nats URL) --jobs N   enqueue N jobs, lease and complete them all
+                                                                       on SQLite or a JetStream server; print rates
            queue-bench work --db PATH --owner NAME      lease and complete until none is runnable; print each job id
     """
 
@@ -14,7 +16,7 @@ enum Mode: String {
 }
 
 /// Enqueues `count` jobs, then leases and completes every one in a single worker loop, timing each phase.
-func throughput(queue: SQLiteJobQueue, count: Int) async throws -> JSONValue {
+func throughput(queue: any WorkQueue, count: Int) async throws -> JSONValue {
     let clock = ContinuousClock()
     let started = clock.now
     for index in 0..<count {
@@ -72,15 +74,23 @@ do {
     }
     let options = try CommandLineArguments(
         Array(arguments.dropFirst()),
-        accepting: CommandLineArguments.Specification(valueOptions: ["--db", "--jobs", "--owner"]))
+        accepting: CommandLineArguments.Specification(valueOptions: ["--db", "--nats", "--jobs", "--owner"]))
     _ = try options.operands(named: "operands", minimum: 0, maximum: 0)
-    guard let path = options.value("--db") else { throw UsageError("missing --db") }
     switch mode {
     case .throughput:
         guard let count = try options.integer("--jobs", in: 1...10_000_000) else { throw UsageError("missing --jobs") }
-        let queue = try await SQLiteJobQueue.open(path: path)
+        let queue: any WorkQueue
+        if let url = options.value("--nats") {
+            // The worker's own settings: stream AUDIO_JOBS, bucket audio_jobs, one replica, a 60 s lease.
+            queue = try await JetStreamJobQueue.open(settings: NATSSettings(url: url), visibility: .seconds(60))
+        } else if let path = options.value("--db") {
+            queue = try await SQLiteJobQueue.open(path: path)
+        } else {
+            throw UsageError("missing --db or --nats")
+        }
         print(try JSONOutput.string(try await throughput(queue: queue, count: count)))
     case .work:
+        guard let path = options.value("--db") else { throw UsageError("missing --db") }
         guard let owner = options.value("--owner") else { throw UsageError("missing --owner") }
         let queue = try await SQLiteJobQueue.open(path: path)
         try await work(queue: queue, owner: owner)

@@ -259,6 +259,8 @@ class Serve:
 
     def __init__(self, ctx: Context, config: str, data_dir: str, env: dict, args=(), listen: str | None = None,
                  log_path: str | None = None, wait_ready: bool = True):
+        if log_path is None:
+            os.makedirs(data_dir, exist_ok=True)
         self.log_path = log_path or os.path.join(data_dir, "serve-%d.log" % time.time_ns())
         self.log = open(self.log_path, "a")
         command = [ctx.binary, "serve", "--config", config, "--gateway-config", GATEWAY, "--data-dir", data_dir,
