@@ -171,7 +171,7 @@ extension JetStreamJobQueue {
             throw JobQueueError.leaseLost(lease.job.id)
         }
         self.reply(reply, to: delivery.message, streamSequence: delivery.streamSequence)
-        if succeeded {
+        if succeeded, outcome.record.checkpointed != false {
             // A finished job's chunks are in its outputs.
             for (key, _) in try self.bucket.scan(LedgerKey.checkpoints(lease.job.id)) {
                 try self.bucket.purge(key)

@@ -72,6 +72,15 @@ extension JetStreamJobQueue {
             guard let (record, _) = try self.read(lease.job.id), record.holds(lease) else {
                 throw JobQueueError.leaseLost(lease.job.id)
             }
+            if record.checkpointed == false {
+                // Marked before the first checkpoint is written: a crash between the two costs one needless scan.
+                let marked = try self.modify(lease.job.id) { record -> Bool in
+                    guard record.holds(lease) else { return false }
+                    record.checkpointed = true
+                    return true
+                }
+                guard let marked, marked.changed else { throw JobQueueError.leaseLost(lease.job.id) }
+            }
             try self.bucket.put(LedgerKey.checkpoint(lease.job.id, key), value)
         }
     }
@@ -79,6 +88,9 @@ extension JetStreamJobQueue {
     package func checkpoints(jobID: String) async throws -> [String: Data] {
         try await self.blocking { _ in
             var found: [String: Data] = [:]
+            if let (record, _) = try self.read(jobID), record.checkpointed == false {
+                return found
+            }
             for (key, value) in try self.bucket.scan(LedgerKey.checkpoints(jobID)) {
                 if let name = LedgerKey.checkpointName(key, jobID: jobID) { found[name] = value }
             }

@@ -19,6 +19,10 @@ struct LedgerRecord: Codable, Sendable, Equatable {
     var carrier: UInt64?
     /// Every status the job has had, oldest first.
     var history: [StatusChange]
+    /// Whether a checkpoint may have been stored for the job: false for a job that never saved one, so that
+    /// reading or clearing its checkpoints (a scan of the bucket, a consumer made and removed) can be skipped.
+    /// Absent in records written before it existed, which are scanned.
+    var checkpointed: Bool? = false
 
     /// Who holds a lease.
     struct Holder: Codable, Sendable, Equatable {

@@ -4,8 +4,9 @@ import PipelineCore
 import SQLiteQueue
 
 let usage = """
-    usage: queue-bench throughput (--db PATH | --nats URL) --jobs N   enqueue N jobs, lease and complete them all
-                                                                       on SQLite or a JetStream server; print rates
+    usage: queue-bench throughput (--db PATH | --nats URL) --jobs N [--concurrency C]
+                        enqueue N jobs, lease and complete them all on SQLite or a JetStream server (C producers
+                        and C worker loops at once); print JSON rates
            queue-bench work --db PATH --owner NAME      lease and complete until none is runnable; print each job id
     """
 
@@ -54,6 +55,56 @@ func throughput(queue: any WorkQueue, count: Int) async throws -> JSONValue {
     ])
 }
 
+/// Enqueues `count` jobs from `concurrency` producers at once, then leases and completes them in `concurrency`
+/// worker loops at once, as a deployment with many producers and workers does: the rate the queue sustains when
+/// its round trips overlap.
+func concurrentThroughput(queue: any WorkQueue, count: Int, concurrency: Int) async throws -> JSONValue {
+    let clock = ContinuousClock()
+    let started = clock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<concurrency {
+            group.addTask {
+                for index in stride(from: lane, to: count, by: concurrency) {
+                    let payload = JobPayload.synthesis(
+                        SynthesisJobSpec(text: "sentence \(index)", outputKey: "bench/\(index).wav"))
+                    _ = try await queue.enqueue(EnqueueRequest(payload: payload, idempotencyKey: "bench-\(index)"))
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let enqueued = clock.now
+    let completed = LockedValue(0)
+    let deadline = clock.now + .seconds(300)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<concurrency {
+            group.addTask {
+                // A loop may find nothing for a moment while the others hold the rest; it stops when all are done.
+                while completed.value < count {
+                    guard clock.now < deadline else {
+                        throw JobQueueError.storage("only \(completed.value) of \(count) jobs completed in 300 s")
+                    }
+                    guard let lease = try await queue.lease(owner: "queue-bench-\(lane)", wait: .milliseconds(100))
+                    else { continue }
+                    try await queue.settle(
+                        lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 1, total: 1)))
+                    completed.withLock { $0 += 1 }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let total = clock.now - started
+    func rate(_ duration: Duration) -> JSONValue {
+        .number(duration.seconds > 0 ? (Double(count) / duration.seconds).rounded() : 0)
+    }
+    return .object([
+        "jobs": .number(Double(count)), "concurrency": .number(Double(concurrency)),
+        "seconds": .number((total.seconds * 1000).rounded() / 1000), "jobs_per_second": rate(total),
+        "enqueue_per_second": rate(enqueued - started), "work_per_second": rate(clock.now - enqueued),
+    ])
+}
+
 /// Leases and completes jobs until none is runnable, printing each completed job's id.
 func work(queue: SQLiteJobQueue, owner: String) async throws {
     while let lease = try await queue.lease(owner: owner, wait: .zero) {
@@ -74,7 +125,9 @@ do {
     }
     let options = try CommandLineArguments(
         Array(arguments.dropFirst()),
-        accepting: CommandLineArguments.Specification(valueOptions: ["--db", "--nats", "--jobs", "--owner"]))
+        accepting: CommandLineArguments.Specification(valueOptions: [
+            "--db", "--nats", "--jobs", "--owner", "--concurrency",
+        ]))
     _ = try options.operands(named: "operands", minimum: 0, maximum: 0)
     switch mode {
     case .throughput:
@@ -88,7 +141,12 @@ do {
         } else {
             throw UsageError("missing --db or --nats")
         }
-        print(try JSONOutput.string(try await throughput(queue: queue, count: count)))
+        let concurrency = try options.integer("--concurrency", in: 1...256) ?? 1
+        let report =
+            concurrency == 1
+            ? try await throughput(queue: queue, count: count)
+            : try await concurrentThroughput(queue: queue, count: count, concurrency: concurrency)
+        print(try JSONOutput.string(report))
     case .work:
         guard let path = options.value("--db") else { throw UsageError("missing --db") }
         guard let owner = options.value("--owner") else { throw UsageError("missing --owner") }
