@@ -107,6 +107,7 @@ package struct QueueWorker: Service {
                     tracker.withLock { $0.inFlight += 1 }
                     group.addTask {
                         let outcome = await self.handle(lease)
+                        HeapTrim.releaseFreeMemory()
                         tracker.withLock { state in
                             state.inFlight -= 1
                             state.summary.count(outcome)
