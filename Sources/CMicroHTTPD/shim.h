@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
+#ifdef __linux__
 #include <netinet/tcp.h>
+#endif
 #include <string.h>
 #include <microhttpd.h>
 
@@ -14,6 +16,10 @@
  * the kernel does not say. glibc's struct tcp_info ends before that field, so it is read from the kernel's layout
  * (linux/tcp.h: offset 128, an ABI that only grows at its end). */
 static inline int64_t cmhd_socket_bytes_received(int descriptor) {
+#ifndef __linux__
+    (void)descriptor;
+    return -1;
+#else
     unsigned char info[256];
     socklen_t length = sizeof(info);
     memset(info, 0, sizeof(info));
@@ -23,6 +29,7 @@ static inline int64_t cmhd_socket_bytes_received(int descriptor) {
     uint64_t bytes;
     memcpy(&bytes, info + 128, sizeof(bytes));
     return (int64_t)bytes;
+#endif
 }
 
 /* Macros Swift cannot import (they cast). */

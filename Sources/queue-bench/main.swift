@@ -22,7 +22,7 @@ func throughput(queue: any WorkQueue, count: Int) async throws -> JSONValue {
     let started = clock.now
     for index in 0..<count {
         let payload = JobPayload.synthesis(SynthesisJobSpec(text: "sentence \(index)", outputKey: "bench/\(index).wav"))
-        _ = try await queue.enqueue(EnqueueRequest(payload: payload, idempotencyKey: "bench-\(index)"))
+        _ = try await queue.enqueue(EnqueueRequest(payload: payload, idempotencyKey: "bench-\(run)-\(index)"))
     }
     let enqueued = clock.now
     var leasing = Duration.zero
@@ -67,7 +67,8 @@ func concurrentThroughput(queue: any WorkQueue, count: Int, concurrency: Int) as
                 for index in stride(from: lane, to: count, by: concurrency) {
                     let payload = JobPayload.synthesis(
                         SynthesisJobSpec(text: "sentence \(index)", outputKey: "bench/\(index).wav"))
-                    _ = try await queue.enqueue(EnqueueRequest(payload: payload, idempotencyKey: "bench-\(index)"))
+                    _ = try await queue.enqueue(
+                        EnqueueRequest(payload: payload, idempotencyKey: "bench-\(run)-\(index)"))
                 }
             }
         }
@@ -118,6 +119,8 @@ func fail(_ message: String, status: Int32) -> Never {
     exit(status)
 }
 
+/// Keys of this run, so that a second run against the same server enqueues jobs of its own.
+let run = UUID().uuidString.prefix(8)
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     guard let mode = arguments.first.flatMap(Mode.init(rawValue:)) else {
@@ -134,8 +137,11 @@ do {
         guard let count = try options.integer("--jobs", in: 1...10_000_000) else { throw UsageError("missing --jobs") }
         let queue: any WorkQueue
         if let url = options.value("--nats") {
-            // The worker's own settings: stream AUDIO_JOBS, bucket audio_jobs, one replica, a 60 s lease.
-            queue = try await JetStreamJobQueue.open(settings: NATSSettings(url: url), visibility: .seconds(60))
+            // A stream, consumer and bucket of its own, never the worker's (it settles every job it leases as done
+            // with no outputs); one replica, a 60 s lease.
+            let settings = NATSSettings(
+                url: url, stream: "QUEUE_BENCH", consumer: "queue-bench", bucket: "queue_bench")
+            queue = try await JetStreamJobQueue.open(settings: settings, visibility: .seconds(60))
         } else if let path = options.value("--db") {
             queue = try await SQLiteJobQueue.open(path: path)
         } else {

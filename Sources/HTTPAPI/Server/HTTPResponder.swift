@@ -11,7 +11,8 @@ package protocol HTTPResponder: Sendable {
     /// Answers a request whose body has been read (or that has none) at once, on one of the server's threads
     /// rather than in a task, or returns nil for ``respond(to:)``: for cheap answers that must stay fast however
     /// busy the tasks are (`/healthz`). Unlike an answer from ``admit(_:)``, it keeps the connection alive. Must be
-    /// quick, must not block, and must not be a ``HTTPResponseBody/stream(_:)``.
+    /// quick, must not block, and must not be a ``HTTPResponseBody/stream(_:)``. The server asks it of every request,
+    /// draining or not, so ``respond(to:)`` never sees a request this answers.
     func respondAtOnce(to head: HTTPRequestHead) -> HTTPServerResponse?
 
     /// Answers a request whose body has been read.

@@ -15,7 +15,8 @@ package struct HTTPServerSettings: Sendable {
     package var memoryBodyBytes: Int
     /// The largest request line plus headers accepted; larger ones are answered with 431.
     package var maxHeaderBytes: Int
-    /// How long a request's head may take, from its request line to its last header line.
+    /// How long a request's head may take, from its first bytes (as the sweeper sees them arrive) to its last header
+    /// line. A connection that sends nothing has ``idleTimeout`` instead.
     package var headerTimeout: Duration
     /// How long a body may take to arrive, from the end of the head; a body that takes longer is answered with 408.
     package var bodyTimeout: Duration

@@ -28,7 +28,8 @@ final class ServerEngine: Sendable {
         /// nothing, for the idle timeout. libmicrohttpd reports nothing before a whole request line, so the sweeper
         /// watches the socket's received-byte count (`received`, as it was when the wait began): once it grows, the
         /// request has begun (`begun`, as the sweeper first saw it), and its head has the header timeout from then,
-        /// as nginx's client_header_timeout has, so a request line dripped a byte at a time is closed.
+        /// as nginx's client_header_timeout has, so a request line dripped a byte at a time is closed. (A stray CRLF
+        /// after a response counts as a beginning too: such a client gets the header timeout, not the idle one.)
         case waiting(since: ContinuousClock.Instant, received: Int64, begun: ContinuousClock.Instant?)
         /// The request line is in, the headers are not.
         case head(since: ContinuousClock.Instant)
@@ -270,7 +271,8 @@ final class ServerEngine: Sendable {
     }
 
     private func submit(_ exchange: Exchange, on connection: OpaquePointer) -> MHD_Result {
-        if !self.isDraining, let head = exchange.head, let response = self.responder.respondAtOnce(to: head) {
+        // Also while draining (the response then says `Connection: close`): the routes answer these only here.
+        if let head = exchange.head, let response = self.responder.respondAtOnce(to: head) {
             exchange.answer()
             return self.queue(
                 self.checked(response, head: head, streamAllowed: false), on: connection, exchange: exchange)

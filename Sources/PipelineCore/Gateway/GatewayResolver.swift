@@ -137,6 +137,12 @@ package struct GatewayResolver: Sendable {
                     )
                 }
             }
+            var model = model
+            if let shorter = overlay?.timeout {
+                // The worker file may shorten a gateway model's timeout (it can never lengthen it: the shorter of
+                // the model's and a provider's applies).
+                model.timeout = min(shorter, model.timeout ?? shorter)
+            }
             return try self.providers(of: model, overlay: overlay, file: self.gatewayFile, as: capability)
         }
         if let overlay {

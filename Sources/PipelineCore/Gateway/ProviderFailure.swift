@@ -112,8 +112,12 @@ package struct ProviderFailure: Error, Sendable, Equatable, CustomStringConverti
     /// The header is untrusted: an absurd number (`1e30`) is a day, which the chain treats as "too long to wait".
     package static func parseRetryAfter(_ value: String) -> Duration? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty, trimmed.count <= 64 else { return nil }
         let longest = 86_400.0
+        if trimmed.count > 64 {
+            // Too long to be a date; a number that long is as absurd as `1e30`.
+            return trimmed.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) ? .seconds(longest) : nil
+        }
+        guard !trimmed.isEmpty else { return nil }
         // RFC 9110 allows digits only; a number in any other notation a server writes (`1.5`, `1e30`) is read too,
         // and one too large for a Double is as absurd as `1e30`.
         if trimmed.first?.isNumber == true,

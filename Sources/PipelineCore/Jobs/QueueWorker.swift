@@ -297,13 +297,11 @@ package struct QueueWorker: Service {
             do {
                 return try await self.queue.settle(lease, settlement)
             } catch {
-                // Only a failing store is worth waiting out: a lost lease, a job gone or in another state is final.
+                // Only a failing store is worth waiting out: a lost lease, a job gone or in another state, or an
+                // error of the worker's own is final. (Heartbeats start one interval after the first failure;
+                // with SQLite's 5 s busy wait per attempt the lease is renewed well within its 60 s.)
                 let transient: Bool
-                switch error {
-                case JobQueueError.storage: transient = true
-                case is JobQueueError, is CancellationError: transient = false
-                default: transient = true
-                }
+                if case JobQueueError.storage = error { transient = true } else { transient = false }
                 guard transient, self.clock.now < deadline else { throw error }
                 logger.warning(
                     "settling the job failed; trying again",

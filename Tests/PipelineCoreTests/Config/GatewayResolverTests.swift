@@ -118,6 +118,12 @@ struct GatewayResolverTests {
 
         #expect(providers[0].timeout == .seconds(3), "the worker file's timeout was accepted, so it must apply")
         #expect(providers[1].timeout == .seconds(20))
+
+        let model = try ConfigFixtures.resolver(
+            gateway: Self.gateway,
+            worker: "[models.local_whisper]\ntimeouts = { non_streaming = { total_ms = 5000 } }\n"
+        ).resolve("stt", as: .transcription).candidates[0].variant.providers
+        #expect(model.map(\.timeout) == [.seconds(5), .seconds(5)], "a model's timeout applies to its providers")
     }
 
     @Test
