@@ -32,6 +32,7 @@ enum BatchCommand: Command {
     }
 
     static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
+        HeapTrim.limitArenas()
         let source = try arguments.operands(named: "SOURCE", minimum: 1, maximum: 1)[0]
         let environment = try await WorkerEnvironment.open(context)
         let options = try TranscriptionOptions(arguments, defaults: environment.configuration.worker.transcription)

@@ -17,6 +17,7 @@ enum ServeCommand: Command {
         flags: ["--drain", "--no-api"])
 
     static func run(_ arguments: CommandLineArguments, context: CommandContext) async throws -> Int32 {
+        HeapTrim.limitArenas()
         let concurrency = try arguments.integer("--concurrency", in: 1...256)
         let workers = try arguments.integer("--workers", in: 0...1) ?? 1
         let drainWait = try arguments.number("--drain-wait", in: 0...86_400) ?? 60
