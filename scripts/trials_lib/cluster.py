@@ -69,6 +69,21 @@ def held(log_path: str) -> set:
     return started - ended
 
 
+def final_states(ctx, row, backend, ids: dict, counts: dict, label: str) -> tuple[int, bool]:
+    """Counts the jobs that did not succeed (lost) and those settled more than once (done twice, into the row);
+    returns (lost, whether none was settled twice)."""
+    lost, once = 0, True
+    for name, job_id in ids.items():
+        job = crash.show(ctx, backend, job_id)
+        if job["status"] != "succeeded":
+            lost += 1
+            row.check(False, "%s: job %s ended %s: %s" % (label, name, job["status"], job.get("error")))
+        if counts.get(job_id, 0) > 1:
+            row.done_twice += 1
+            once = row.check(False, "%s: job %s settled %d times" % (label, name, counts[job_id]))
+    return lost, once
+
+
 def lone_runs(ctx, speech, s3, inputs):
     """Each of the five jobs alone on a fresh JetStream: its outputs (the reference) and the digests it sends."""
     reference, digests, work = {}, {}, {}
@@ -145,15 +160,8 @@ def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work)
                 ctx.log("clean run with %d workers: %.2f s" % (workers, elapsed))
             ok = row.check(all(c == 0 for c in codes), "%s: workers exited %s" % (label, codes))
             counts = settles([s.log_path for s in serves])
-            lost = 0
-            for name, job_id in ids.items():
-                job = crash.show(ctx, backend, job_id)
-                if job["status"] != "succeeded":
-                    lost += 1
-                    row.check(False, "%s: job %s ended %s: %s" % (label, name, job["status"], job.get("error")))
-                if counts.get(job_id, 0) > 1:
-                    row.done_twice += 1
-                    ok = row.check(False, "%s: job %s settled %d times" % (label, name, counts[job_id]))
+            lost, settled_once = final_states(ctx, row, backend, ids, counts, label)
+            ok &= settled_once
             ok &= lost == 0
             requests = carried(speech)
             resent = 0
@@ -344,15 +352,8 @@ def leader_stop(ctx, speech, s3, inputs, reference) -> Row:
             codes = [s.wait(300) for s in serves]
             ok &= row.check(all(c == 0 for c in codes), "%s: workers exited %s" % (label, codes))
             counts = settles([s.log_path for s in serves])
-            lost = 0
-            for name, job_id in ids.items():
-                job = crash.show(ctx, backend, job_id)
-                if job["status"] != "succeeded":
-                    lost += 1
-                    row.check(False, "%s: job %s ended %s: %s" % (label, name, job["status"], job.get("error")))
-                if counts.get(job_id, 0) > 1:
-                    row.done_twice += 1
-                    ok = row.check(False, "%s: job %s settled %d times" % (label, name, counts[job_id]))
+            lost, settled_once = final_states(ctx, row, backend, ids, counts, label)
+            ok &= settled_once
             row.lost += lost
             ok &= lost == 0
             ok &= compare_outputs(row, s3, run, reference, label)
