@@ -16,6 +16,11 @@ enum Mode: String {
     case work
 }
 
+/// `count` jobs over `duration`, per second, rounded.
+func rate(_ count: Int, _ duration: Duration) -> JSONValue {
+    .number(duration.seconds > 0 ? (Double(count) / duration.seconds).rounded() : 0)
+}
+
 /// Enqueues `count` jobs, then leases and completes every one in a single worker loop, timing each phase.
 func throughput(queue: any WorkQueue, count: Int) async throws -> JSONValue {
     let clock = ContinuousClock()
@@ -42,16 +47,13 @@ func throughput(queue: any WorkQueue, count: Int) async throws -> JSONValue {
     guard completed == count else {
         throw JobQueueError.storage("enqueued \(count) jobs but completed \(completed)")
     }
-    func rate(_ duration: Duration) -> JSONValue {
-        .number(duration.seconds > 0 ? (Double(count) / duration.seconds).rounded() : 0)
-    }
     return .object([
         "jobs": .number(Double(count)),
         "seconds": .number((total.seconds * 1000).rounded() / 1000),
-        "jobs_per_second": rate(total),
-        "enqueue_per_second": rate(enqueued - started),
-        "lease_per_second": rate(leasing),
-        "complete_per_second": rate(completing),
+        "jobs_per_second": rate(count, total),
+        "enqueue_per_second": rate(count, enqueued - started),
+        "lease_per_second": rate(count, leasing),
+        "complete_per_second": rate(count, completing),
     ])
 }
 
@@ -96,13 +98,10 @@ func concurrentThroughput(queue: any WorkQueue, count: Int, concurrency: Int) as
         try await group.waitForAll()
     }
     let total = clock.now - started
-    func rate(_ duration: Duration) -> JSONValue {
-        .number(duration.seconds > 0 ? (Double(count) / duration.seconds).rounded() : 0)
-    }
     return .object([
         "jobs": .number(Double(count)), "concurrency": .number(Double(concurrency)),
-        "seconds": .number((total.seconds * 1000).rounded() / 1000), "jobs_per_second": rate(total),
-        "enqueue_per_second": rate(enqueued - started), "work_per_second": rate(clock.now - enqueued),
+        "seconds": .number((total.seconds * 1000).rounded() / 1000), "jobs_per_second": rate(count, total),
+        "enqueue_per_second": rate(count, enqueued - started), "work_per_second": rate(count, clock.now - enqueued),
     ])
 }
 

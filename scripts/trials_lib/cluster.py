@@ -33,31 +33,10 @@ def carried(speech) -> list[dict]:
     return speech.admin("GET", "/admin/requests")["requests"]
 
 
-def log_records(path: str) -> list[dict]:
-    out = []
-    with open(path) as handle:
-        for line in handle:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    return out
-
-
-def settles(logs: list[str]) -> dict:
-    """Job id -> "job succeeded" lines over every log."""
-    counts = {}
-    for path in logs:
-        for record in log_records(path):
-            if record.get("msg") == "job succeeded":
-                counts[record["job"]] = counts.get(record["job"], 0) + 1
-    return counts
-
-
 def held(log_path: str) -> set:
     """Jobs a worker had started and not yet settled when its log ends."""
     started, ended = set(), set()
-    for record in log_records(log_path):
+    for record in crash.log_records(log_path):
         job = record.get("job")
         if record.get("msg") == "job started":
             started.add(job)
@@ -67,21 +46,6 @@ def held(log_path: str) -> set:
                                            "lease lost; another worker owns the job now"):
             ended.add(job)
     return started - ended
-
-
-def final_states(ctx, row, backend, ids: dict, counts: dict, label: str) -> tuple[int, bool]:
-    """Counts the jobs that did not succeed (lost) and those settled more than once (done twice, into the row);
-    returns (lost, whether none was settled twice)."""
-    lost, once = 0, True
-    for name, job_id in ids.items():
-        job = crash.show(ctx, backend, job_id)
-        if job["status"] != "succeeded":
-            lost += 1
-            row.check(False, "%s: job %s ended %s: %s" % (label, name, job["status"], job.get("error")))
-        if counts.get(job_id, 0) > 1:
-            row.done_twice += 1
-            once = row.check(False, "%s: job %s settled %d times" % (label, name, counts[job_id]))
-    return lost, once
 
 
 def lone_runs(ctx, speech, s3, inputs):
@@ -111,16 +75,6 @@ def lone_runs(ctx, speech, s3, inputs):
     for key, data in crash.objects(s3.client(), "r0").items():
         reference[key.replace("runs/r0/", "")] = crash.normalized(data, "r0", key)
     return reference, digests, work
-
-
-def compare_outputs(row, s3, run, reference, label) -> bool:
-    final = {key.replace("runs/%s/" % run, ""): crash.normalized(data, run, key)
-             for key, data in crash.objects(s3.client(), run).items()}
-    ok = row.check(set(final) == set(reference), "%s: outputs %s, the reference has %s"
-                   % (label, sorted(final), sorted(reference)))
-    for key in sorted(set(final) & set(reference)):
-        ok &= row.check(final[key] == reference[key], "%s: %s differs from the reference" % (label, key))
-    return ok
 
 
 def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work) -> Row:
@@ -159,8 +113,8 @@ def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work)
                 clean = elapsed
                 ctx.log("clean run with %d workers: %.2f s" % (workers, elapsed))
             ok = row.check(all(c == 0 for c in codes), "%s: workers exited %s" % (label, codes))
-            counts = settles([s.log_path for s in serves])
-            lost, settled_once = final_states(ctx, row, backend, ids, counts, label)
+            counts = crash.settles([s.log_path for s in serves])
+            lost, settled_once = crash.final_states(ctx, row, backend, ids, counts, label)
             ok &= settled_once
             ok &= lost == 0
             requests = carried(speech)
@@ -183,7 +137,7 @@ def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work)
                     ok &= row.check(sorted(r["sha256"] for r in mine) == sorted(digests[name]),
                                     "%s: job %s sent %d requests for its %d chunks or pieces"
                                     % (label, name, len(mine), work[name]))
-            ok &= compare_outputs(row, s3, run, reference, label)
+            ok &= crash.compare_outputs(row, s3, run, reference, label)
             if i > 0:
                 row.runs += 1
                 row.passed += int(ok)
@@ -227,8 +181,9 @@ def thousand_jobs(ctx, s3) -> Row:
         codes = [s.wait(600) for s in serves]
         work_seconds = time.monotonic() - started
         row.check(all(c == 0 for c in codes), "workers exited %s" % codes)
-        counts = settles([s.log_path for s in serves])
-        per_worker = [sum(1 for r in log_records(s.log_path) if r.get("msg") == "job succeeded") for s in serves]
+        counts = crash.settles([s.log_path for s in serves])
+        per_worker = [sum(1 for r in crash.log_records(s.log_path) if r.get("msg") == "job succeeded")
+                      for s in serves]
         listing = cli_json(ctx, ["jobs", "list", "--status", "succeeded", "--limit", str(count * 2)],
                                  backend.env, backend.config, backend.data)
         succeeded = {job["id"] for job in listing}
@@ -351,13 +306,14 @@ def leader_stop(ctx, speech, s3, inputs, reference) -> Row:
                 cluster.start(index)
             codes = [s.wait(300) for s in serves]
             ok &= row.check(all(c == 0 for c in codes), "%s: workers exited %s" % (label, codes))
-            counts = settles([s.log_path for s in serves])
-            lost, settled_once = final_states(ctx, row, backend, ids, counts, label)
+            counts = crash.settles([s.log_path for s in serves])
+            lost, settled_once = crash.final_states(ctx, row, backend, ids, counts, label)
             ok &= settled_once
             row.lost += lost
             ok &= lost == 0
-            ok &= compare_outputs(row, s3, run, reference, label)
-            warnings = sum(1 for s in serves for r in log_records(s.log_path) if r.get("level") in ("warning", "error"))
+            ok &= crash.compare_outputs(row, s3, run, reference, label)
+            warnings = sum(1 for s in serves for r in crash.log_records(s.log_path)
+                           if r.get("level") in ("warning", "error"))
             notes.append("stopped %s (bucket leader %s), %d warnings logged" % (leader, leaders.get("KV_audio_jobs"),
                                                                                  warnings))
             row.runs += 1

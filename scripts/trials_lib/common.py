@@ -41,6 +41,14 @@ class Row:
     worst: str = ""
     failures: list = dataclasses.field(default_factory=list)
 
+    def tally(self, failures: list) -> bool:
+        """Counts one run, passed when `failures` (messages of the checks that failed) is empty."""
+        self.runs += 1
+        self.passed += int(not failures)
+        for failure in failures:
+            self.check(False, failure)
+        return not failures
+
     def check(self, ok: bool, what: str) -> bool:
         """Records a failed check (the first few in full) and returns `ok`."""
         if not ok and len(self.failures) < 20:

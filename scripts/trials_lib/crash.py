@@ -107,15 +107,23 @@ def objects(client, run: str) -> dict:
     return out
 
 
-def succeeded_lines(log_path: str) -> dict:
-    """Job id -> how many times a log says the job was settled as succeeded."""
-    counts = {}
-    with open(log_path) as handle:
+def log_records(path: str) -> list[dict]:
+    """Every JSON line of a `serve` log."""
+    out = []
+    with open(path) as handle:
         for line in handle:
             try:
-                record = json.loads(line)
+                out.append(json.loads(line))
             except ValueError:
-                continue
+                pass
+    return out
+
+
+def settles(logs: list[str]) -> dict:
+    """Job id -> "job succeeded" lines over every log."""
+    counts = {}
+    for path in logs:
+        for record in log_records(path):
             if record.get("msg") == "job succeeded":
                 counts[record["job"]] = counts.get(record["job"], 0) + 1
     return counts
@@ -149,6 +157,31 @@ def enqueue(ctx, backend: Backend, run: str, inputs: dict) -> dict:
 
 def show(ctx, backend: Backend, job_id: str) -> dict:
     return cli_json(ctx, ["jobs", "show", job_id], backend.env, backend.config, backend.data)
+
+
+def final_states(ctx, row, backend, ids: dict, counts: dict, label: str) -> tuple[int, bool]:
+    """Counts the jobs that did not succeed (lost) and those settled more than once (done twice, into the row);
+    returns (lost, whether none was settled twice)."""
+    lost, once = 0, True
+    for name, job_id in ids.items():
+        job = show(ctx, backend, job_id)
+        if job["status"] != "succeeded":
+            lost += 1
+            row.check(False, "%s: job %s ended %s: %s" % (label, name, job["status"], job.get("error")))
+        if counts.get(job_id, 0) > 1:
+            row.done_twice += 1
+            once = row.check(False, "%s: job %s settled %d times" % (label, name, counts[job_id]))
+    return lost, once
+
+
+def compare_outputs(row, s3, run, reference, label) -> bool:
+    final = {key.replace("runs/%s/" % run, ""): normalized(data, run, key)
+             for key, data in objects(s3.client(), run).items()}
+    ok = row.check(set(final) == set(reference), "%s: outputs %s, the reference has %s"
+                   % (label, sorted(final), sorted(reference)))
+    for key in sorted(set(final) & set(reference)):
+        ok &= row.check(final[key] == reference[key], "%s: %s differs from the reference" % (label, key))
+    return ok
 
 
 def clean_run(ctx, kind: str, speech, s3, inputs: dict):
@@ -236,28 +269,11 @@ def crash_run(ctx, row: Row, kind: str, run: str, speech, s3, inputs, clean_seco
                             "%s, %d chunks checkpointed)" % (kind, run, sent[what], what, expected[what], states,
                                                              checkpointed))
 
-        settles = succeeded_lines(second.log_path)
-        if not finished_before:
-            for job_id, count in succeeded_lines(first.log_path).items():
-                settles[job_id] = settles.get(job_id, 0) + count
-        lost = 0
-        for name, job_id in ids.items():
-            job = show(ctx, backend, job_id)
-            if job["status"] != "succeeded":
-                lost += 1
-                row.check(False, "%s %s: job %s ended %s: %s" % (kind, run, name, job["status"], job.get("error")))
-            if settles.get(job_id, 0) > 1:
-                row.done_twice += 1
-                ok = row.check(False, "%s %s: job %s settled %d times" % (kind, run, name, settles[job_id]))
+        counts = settles([second.log_path] + ([] if finished_before else [first.log_path]))
+        lost, once = final_states(ctx, row, backend, ids, counts, "%s %s" % (kind, run))
         row.lost += lost
-        ok &= lost == 0
-
-        final = {key.replace("runs/%s/" % run, ""): normalized(data, run, key)
-                 for key, data in objects(client, run).items()}
-        ok &= row.check(set(final) == set(reference),
-                        "%s %s: outputs %s, the clean run wrote %s" % (kind, run, sorted(final), sorted(reference)))
-        for key in sorted(set(final) & set(reference)):
-            ok &= row.check(final[key] == reference[key], "%s %s: %s differs from the clean run's" % (kind, run, key))
+        ok &= once and lost == 0
+        ok &= compare_outputs(row, s3, run, reference, "%s %s" % (kind, run))
         row.runs += 1
         row.passed += int(ok)
         return seen

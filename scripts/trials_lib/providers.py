@@ -551,13 +551,9 @@ def run_case(ctx, case: Case, server: HostileProvider, cloud: SpeechServer, row:
             crashed = 1
             failures.append("%s: serve died (exit %s): %s" % (case.name, code, tail(serve.log_path)))
     with lock:
-        row.runs += 1
         row.lost += lost
         row.crashes += crashed
-        if not failures:
-            row.passed += 1
-        for failure in failures:
-            row.check(False, failure)
+        row.tally(failures)
         if failures and not row.worst:
             row.worst = seen or failures[0][:120]
         ctx.log(seen or case.name, "FAILED" if failures else "ok")

@@ -85,13 +85,9 @@ def finish(row: Row, failures: list, serve: Serve | None, what: str, lost: int =
         if not alive or serve.crashed():
             row.crashes += 1
             failures.append("serve died: " + open(serve.log_path).read()[-1500:])
-    row.runs += 1
     row.lost += lost
     row.done_twice += twice
-    if not failures:
-        row.passed += 1
-    for failure in failures:
-        row.check(False, failure)
+    row.tally(failures)
     if failures:
         severity = float("inf")
     if not row.worst or severity >= _WORST.get(row.trial, float("-inf")):
