@@ -20,19 +20,25 @@ package actor SpeechProbe {
         var refreshAsked = false
     }
 
+    private let now: @Sendable () -> ContinuousClock.Instant
+
     /// Creates a probe of `synthesizer` (nil when the function has no local provider: never ready), repeated when
-    /// its last answer is older than `interval`; call ``ready()`` once to start the first.
-    package init(synthesizer: (any TextToSpeech)?, interval: Duration = .seconds(30), timeout: Duration = .seconds(10))
-    {
+    /// its last answer is older than `interval`; call ``ready()`` once to start the first. `now` ages the answers
+    /// (a test passes a clock it moves).
+    package init(
+        synthesizer: (any TextToSpeech)?, interval: Duration = .seconds(30), timeout: Duration = .seconds(10),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.synthesizer = synthesizer
         self.interval = interval
         self.timeout = timeout
+        self.now = now
     }
 
     /// The last probe's answer (false before one has come back, or when it is three intervals old), starting a new
     /// probe when it is stale.
     package func ready() -> Bool {
-        let now = ContinuousClock.now
+        let now = self.now()
         if self.last.map({ now - $0.at >= self.interval }) ?? true, self.probing == nil,
             let synthesizer = self.synthesizer
         {
@@ -58,7 +64,7 @@ package actor SpeechProbe {
     /// The answer ``ready()`` would give, read without waiting for the actor, so that the HTTP server's own thread
     /// can answer `/healthz` however busy the worker's tasks are; a stale answer asks the actor for a new probe.
     package nonisolated func cachedReady() -> Bool {
-        let now = ContinuousClock.now
+        let now = self.now()
         let (answer, ask) = self.published.withLock { published in
             let stale = published.answer.map { now - $0.at >= self.interval } ?? true
             let ask = stale && !published.refreshAsked
@@ -78,7 +84,7 @@ package actor SpeechProbe {
     }
 
     private func record(_ ready: Bool) {
-        let answer = (at: ContinuousClock.now, ready: ready)
+        let answer = (at: self.now(), ready: ready)
         self.last = answer
         self.probing = nil
         self.published.withLock { $0 = Published(answer: answer, refreshAsked: false) }

@@ -27,7 +27,17 @@ final class ProbedVoice: TextToSpeech {
     }
 }
 
+/// A clock the test moves by hand, so the answers' ages do not depend on how busy the machine is.
+final class HandClock: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+
+    var now: ContinuousClock.Instant { self.instant.withLock { $0 } }
+
+    func advance(_ duration: Duration) { self.instant.withLock { $0 += duration } }
+}
+
 struct SpeechProbeTests {
+    let clock = HandClock()
     @Test
     func theCachedAnswerIsFalseUntilAProbeIsAnsweredThenTrue() async throws {
         let voice = ProbedVoice()
@@ -45,11 +55,12 @@ struct SpeechProbeTests {
     @Test
     func aStaleAnswerAsksForOneNewProbeHoweverOftenItIsRead() async throws {
         let voice = ProbedVoice()
-        let probe = SpeechProbe(synthesizer: voice, interval: .seconds(1), timeout: .seconds(5))
+        let probe = SpeechProbe(
+            synthesizer: voice, interval: .seconds(1), timeout: .seconds(5), now: { [clock] in clock.now })
         _ = await probe.ready()
         await probe.settle()
         voice.set(.fail)
-        try await Task.sleep(for: .milliseconds(1200))  // stale (over one interval), not gone (under three)
+        self.clock.advance(.milliseconds(1200))  // stale (over one interval), not gone (under three)
 
         for _ in 0..<50 {
             #expect(probe.cachedReady(), "the stale answer is still given while the new probe runs")
@@ -68,14 +79,20 @@ struct SpeechProbeTests {
     @Test
     func anAnswerOlderThanThreeIntervalsCountsAsNone() async throws {
         let voice = ProbedVoice()
-        let probe = SpeechProbe(synthesizer: voice, interval: .seconds(1), timeout: .seconds(30))
+        let probe = SpeechProbe(
+            synthesizer: voice, interval: .seconds(1), timeout: .seconds(30), now: { [clock] in clock.now })
         _ = await probe.ready()
         await probe.settle()
         voice.set(.hang)
-        try await Task.sleep(for: .milliseconds(1500))
+        self.clock.advance(.milliseconds(1500))
 
         #expect(probe.cachedReady(), "stale but not yet three intervals old; a new probe starts, and hangs")
-        try await Task.sleep(for: .milliseconds(2000))
+        // The hanging probe reaches the voice in a task of its own; then the answer ages past three intervals.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while voice.calls < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        self.clock.advance(.milliseconds(2000))
 
         #expect(probe.cachedReady() == false, "a probe that hangs leaves no answer younger than three intervals")
         #expect(voice.calls == 2, "one probe hangs; no second one is started beside it")
