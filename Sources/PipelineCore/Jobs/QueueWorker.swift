@@ -168,9 +168,20 @@ package struct QueueWorker: Service {
         }
     }
 
-    /// Nothing queued, nothing running anywhere, and no retry due soon.
+    /// Nothing queued, nothing running anywhere, and no retry due soon. A ledger that cannot say (a NATS leader
+    /// election, a locked database) is not settled: the draining worker looks again a second later, as it does
+    /// when a lease fails, instead of exiting with the error.
     private func queueIsSettled() async throws -> Bool {
-        let pending = try await self.ledger.pendingWork()
+        let pending: PendingWork
+        do {
+            pending = try await self.ledger.pendingWork()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            self.logger.warning("reading the pending work failed", ["error": .string("\(error)")])
+            try await self.clock.sleep(for: .seconds(1))
+            return false
+        }
         guard pending.queued == 0, pending.running == 0 else { return false }
         guard let nextRetry = pending.nextRetry else { return true }
         return nextRetry > Date().addingTimeInterval(self.settings.drainWait.seconds)
