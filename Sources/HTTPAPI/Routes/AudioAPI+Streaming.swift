@@ -112,7 +112,7 @@ extension AudioAPI {
                     }
                     group.addTask {
                         while !Task.isCancelled {
-                            try await Task.sleep(for: .seconds(15))
+                            try await sleepCancellably(for: .seconds(15))
                             sink.yield(.keepAlive)
                         }
                     }

@@ -441,7 +441,7 @@ final class ServerEngine: Sendable {
     /// Runs ``sweep(now:)`` every `interval` until cancelled.
     func sweep(every interval: Duration) async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await sleepCancellably(for: interval)
             self.sweep(now: .now)
         }
     }

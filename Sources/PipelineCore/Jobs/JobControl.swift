@@ -95,7 +95,7 @@ package struct JobControl: Sendable {
                 return nil
             }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await sleepCancellably(for: timeout)
                 return nil
             }
             if let changes = self.backend.changes {

@@ -47,7 +47,7 @@ package actor SpeechProbe {
                 let answered = await withTaskGroup(of: Bool.self) { group in
                     group.addTask { (try? await synthesizer.synthesize(SpeechRequest(text: "Ready."))) != nil }
                     group.addTask {
-                        try? await Task.sleep(for: timeout)
+                        try? await sleepCancellably(for: timeout)
                         return false
                     }
                     let first = await group.next() ?? false

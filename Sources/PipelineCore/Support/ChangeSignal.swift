@@ -36,7 +36,7 @@ package final class ChangeSignal: Sendable {
     package func wait(after seen: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(after: seen) }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await sleepCancellably(for: timeout) }
             await group.next()
             group.cancelAll()
         }

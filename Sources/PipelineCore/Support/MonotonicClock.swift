@@ -20,7 +20,7 @@ package struct SystemClock: MonotonicClock {
     package var now: Duration { self.origin.duration(to: .now) }
 
     package func sleep(for duration: Duration) async throws {
-        try await Task.sleep(for: duration)
+        try await sleepCancellably(for: duration)
     }
 }
 
