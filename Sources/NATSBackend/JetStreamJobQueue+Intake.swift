@@ -29,7 +29,7 @@ extension JetStreamJobQueue: DeadLetterBox {
                 if let existing = try self.record(forKey: named) {
                     return WorkMessage(jobID: existing.job.id, dispatch: 1)
                 }
-                let (record, _) = try self.writeRecord(
+                let (record, _, _) = try self.writeRecord(
                     for: try intake.requests.validate(request), carrier: streamSequence)
                 return WorkMessage(jobID: record.job.id, dispatch: 1)
             } catch let error as RequestError {

@@ -62,7 +62,7 @@ extension JetStreamJobQueue {
                 }
             }
             guard let outcome else { throw JobQueueError.notFound(id) }
-            return try self.ensurePublished(outcome.record).job
+            return try self.ensurePublished(outcome.record, revision: outcome.revision).job
         }
     }
 
@@ -132,17 +132,17 @@ extension JetStreamJobQueue {
 
     /// The first half of enqueue: the job's record in the ledger (claiming its idempotency key first), or the record
     /// the key already names. Publishes nothing. A record whose message is already in the stream (a producer's,
-    /// at stream sequence `carrier`) is written as published.
+    /// at stream sequence `carrier`) is written as published. The revision is the record's as read or written.
     func writeRecord(for request: EnqueueRequest, carrier: UInt64? = nil) throws -> (
-        record: LedgerRecord, created: Bool
+        record: LedgerRecord, revision: UInt64, created: Bool
     ) {
         var id = JobID.make(at: self.now())
-        if let key = request.idempotencyKey, !(try self.bucket.create(LedgerKey.idempotency(key), Data(id.utf8))) {
+        if let key = request.idempotencyKey, try self.bucket.create(LedgerKey.idempotency(key), Data(id.utf8)) == nil {
             guard let (claimed, _) = try self.bucket.get(LedgerKey.idempotency(key)) else {
                 throw JobQueueError.storage("idempotency key \(key): the claim vanished while being read")
             }
             id = String(decoding: claimed, as: UTF8.self)
-            if let (record, _) = try self.read(id) { return (record, false) }
+            if let (record, revision) = try self.read(id) { return (record, revision, false) }
             // The key was claimed for this id but its record never written (a crash, or another enqueuer is just
             // about to): write it now; whichever write wins, both callers end up with the same job.
         }
@@ -155,25 +155,36 @@ extension JetStreamJobQueue {
         let record = LedgerRecord(
             job: job, dispatch: 1, published: carrier != nil, lease: nil, carrier: carrier,
             history: [LedgerRecord.StatusChange(status: .queued, at: now, attempts: 0)])
-        if try self.bucket.create(LedgerKey.job(id), try self.encode(record)) {
-            return (record, true)
+        if let revision = try self.bucket.create(LedgerKey.job(id), try self.encode(record)) {
+            return (record, revision, true)
         }
-        guard let (existing, _) = try self.read(id) else {
+        guard let (existing, revision) = try self.read(id) else {
             throw JobQueueError.storage("job \(id): the record could be neither created nor read")
         }
-        return (existing, request.idempotencyKey == nil)
+        return (existing, revision, request.idempotencyKey == nil)
     }
 
     /// The second half: publishes the record's message unless it is marked published, then marks it.
     ///
     /// The message id is the idempotency key (or the job id) for the first dispatch, and `<job id>.<dispatch>` for
     /// later ones, so a repeated publish of one dispatch is dropped by the server within its duplicate window.
-    func ensurePublished(_ record: LedgerRecord) throws -> LedgerRecord {
+    ///
+    /// With the record's `revision` (the caller has just read or written it), the mark is sent without waiting for
+    /// it: the mark only spares ``republishUnsent(olderThan:)`` a needless publish. If it is lost, or loses to a
+    /// worker's claim (which marks the record itself), the message is in the stream all the same, and a message
+    /// published again is dropped by the server as a duplicate or disposed of as stale by the claim.
+    func ensurePublished(_ record: LedgerRecord, revision: UInt64? = nil) throws -> LedgerRecord {
         guard !record.published, record.job.status == .queued else { return record }
         let job = record.job
         let messageID = record.dispatch == 1 ? (job.idempotencyKey ?? job.id) : "\(job.id).\(record.dispatch)"
         let body = try JSONEncoder().encode(WorkMessage(jobID: job.id, dispatch: record.dispatch))
         try self.connection.publish(body, to: NATSSettings.subject(for: job.kind), messageID: messageID)
+        if let revision {
+            var marked = record
+            marked.published = true
+            try? self.bucket.updateUnconfirmed(LedgerKey.job(job.id), try self.encode(marked), revision: revision)
+            return marked
+        }
         let outcome = try self.modify(job.id) { current -> Bool in
             guard current.dispatch == record.dispatch, !current.published else { return false }
             current.published = true

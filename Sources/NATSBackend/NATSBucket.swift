@@ -6,6 +6,8 @@ final class NATSBucket: Sendable {
     private let store: NATSHandle
     // Keeps the connection open for as long as the bucket handle lives.
     private let connection: NATSConnection
+    /// The bucket's name: its keys are the subjects `$KV.<name>.<key>` of its stream.
+    private let name: String
 
     /// Opens bucket `name`, creating it (with `replicas`) if it does not exist.
     init(connection: NATSConnection, name: String, replicas: Int) throws(NATSError) {
@@ -26,6 +28,7 @@ final class NATSBucket: Sendable {
         guard let store else { throw NATSError(operation: "js_KeyValue", status: NATS_ERR) }
         self.store = NATSHandle(store)
         self.connection = connection
+        self.name = name
     }
 
     deinit {
@@ -42,27 +45,42 @@ final class NATSBucket: Sendable {
         return (Self.value(of: entry), kvEntry_Revision(entry))
     }
 
-    /// Stores `value` under `key` only if the key holds nothing; false when it already does.
-    func create(_ key: String, _ value: Data) throws(NATSError) -> Bool {
+    /// Stores `value` under `key` only if the key holds nothing; its revision, or nil when the key is taken.
+    func create(_ key: String, _ value: Data) throws(NATSError) -> UInt64? {
         var revision: UInt64 = 0
         let status = value.withUnsafeBytes { bytes in
             kvStore_Create(&revision, self.store.pointer, key, bytes.baseAddress, Int32(bytes.count))
         }
-        if status == NATS_OK { return true }
+        if status == NATS_OK { return revision }
         // The client reports a taken key as a plain error; a key that is now there tells the two apart.
-        if try self.get(key) != nil { return false }
+        if try self.get(key) != nil { return nil }
         throw NATSError(operation: "kvStore_Create", status: status)
     }
 
-    /// Replaces the value under `key` only if it is still at `revision`; false when someone changed it first.
-    func update(_ key: String, _ value: Data, revision: UInt64) throws(NATSError) -> Bool {
+    /// Replaces the value under `key` only if it is still at `revision`; the new revision, or nil when someone
+    /// changed it first.
+    func update(_ key: String, _ value: Data, revision: UInt64) throws(NATSError) -> UInt64? {
         var newRevision: UInt64 = 0
         let status = value.withUnsafeBytes { bytes in
             kvStore_Update(&newRevision, self.store.pointer, key, bytes.baseAddress, Int32(bytes.count), revision)
         }
-        if status == NATS_OK { return true }
-        if let current = try self.get(key), current.revision != revision { return false }
+        if status == NATS_OK { return newRevision }
+        if let current = try self.get(key), current.revision != revision { return nil }
         throw NATSError(operation: "kvStore_Update", status: status)
+    }
+
+    /// Sends the compare-and-set ``update(_:_:revision:)`` makes without waiting for the server's answer: it lands
+    /// if the key is still at `revision` and is dropped otherwise, and the caller never learns which. For a write
+    /// that is a hint (a later reader that misses it is still right), where a round trip would be spent for nothing.
+    func updateUnconfirmed(_ key: String, _ value: Data, revision: UInt64) throws(NATSError) {
+        var message: OpaquePointer?
+        let status = value.withUnsafeBytes { bytes in
+            natsMsg_Create(&message, "$KV.\(self.name).\(key)", nil, bytes.baseAddress, Int32(bytes.count))
+        }
+        try check(status, "natsMsg_Create")
+        defer { natsMsg_Destroy(message) }
+        try check(natsMsgHeader_Set(message, "Nats-Expected-Last-Subject-Sequence", "\(revision)"), "natsMsgHeader_Set")
+        try check(natsConnection_PublishMsg(self.connection.connection.pointer, message), "natsConnection_PublishMsg")
     }
 
     /// Stores `value` under `key`, replacing whatever is there.

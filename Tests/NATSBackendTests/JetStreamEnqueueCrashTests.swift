@@ -13,7 +13,7 @@ struct JetStreamEnqueueCrashTests {
         try await withNATSServer { server in
             let crashed = try await server.openQueue()
             // The first half of an enqueue, then the process "dies" before publishing.
-            let (written, created) = try await crashed.blocking { _ in
+            let (written, _, created) = try await crashed.blocking { _ in
                 try crashed.writeRecord(for: transcription("video", key: "yt:abc"))
             }
             #expect(created && !written.published)
@@ -42,7 +42,7 @@ struct JetStreamEnqueueCrashTests {
             let crashed = try await server.openQueue()
             // Record written and message published, then the process dies before marking the record published.
             let record = try await crashed.blocking { _ in
-                let (record, _) = try crashed.writeRecord(for: transcription("video", key: "yt:dup"))
+                let (record, _, _) = try crashed.writeRecord(for: transcription("video", key: "yt:dup"))
                 let body = try JSONEncoder().encode(WorkMessage(jobID: record.job.id, dispatch: 1))
                 try crashed.connection.publish(body, to: NATSSettings.subjects[0], messageID: "yt:dup")
                 return record
@@ -78,7 +78,8 @@ struct JetStreamEnqueueCrashTests {
     func anUnkeyedRecordWithoutAMessageIsRepublishedAtStart() async throws {
         try await withNATSServer { server in
             let crashed = try await server.openQueue()
-            let (record, _) = try await crashed.blocking { _ in try crashed.writeRecord(for: transcription("loose")) }
+            let (record, _, _) = try await crashed.blocking { _ in try crashed.writeRecord(for: transcription("loose"))
+            }
             let restarted = try await server.openQueue()
             #expect(try await restarted.republishUnsent(olderThan: .seconds(60)) == 0, "too recent: may be in flight")
             #expect(try await restarted.republishUnsent(olderThan: .zero) == 1)
