@@ -26,22 +26,12 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     let advisories: NATSSubscription
     // One fetch at a time on the one subscription.
     private let fetching = Mutex(())
-    // Lease calls waiting, and messages fetched for them that none has taken yet.
-    private let desk = Mutex(LeaseDesk())
     // The messages behind the leases this process holds, by lease token; each is acknowledged through its entry.
     private let deliveries = Mutex([String: Delivery]())
     // The ledger's change feed, made on the first ``watchChanges()``; nil inside when it could not be made.
     let changeFeed = Mutex<NATSChangeFeed??>(nil)
     // Long polls hold a thread for their whole wait, so the queue brings its own threads.
     let pool = BlockingPool(name: "audio-worker.nats", threads: 8)
-
-    /// The lease calls of this process waiting for a message, and the messages fetched for them: one fetch brings a
-    /// message for every call waiting at the time, so concurrent leases share a round trip instead of queueing for
-    /// one each.
-    struct LeaseDesk: ~Copyable {
-        var waiting = 0
-        var fetched: [NATSHandle] = []
-    }
 
     /// One delivered message behind a lease.
     struct Delivery: Sendable {
@@ -80,9 +70,6 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     deinit {
         for delivery in self.deliveries.withLock({ $0.values }) {
             NATSMessage.destroy(delivery.message)
-        }
-        for message in self.desk.withLock({ $0.fetched }) {
-            NATSMessage.destroy(message)
         }
     }
 
@@ -142,7 +129,8 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         return try await self.blocking { flag in
             try self.stopOverDelivered()
             while true {
-                guard let message = try self.nextMessage(until: deadline, flag: flag) else {
+                let message = try self.fetching.withLock { _ in try self.work.fetch(until: deadline, flag: flag) }
+                guard let message else {
                     try self.stopOverDelivered()
                     return nil
                 }
@@ -150,46 +138,6 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
                     return lease
                 }
             }
-        }
-    }
-
-    /// A message fetched for an earlier call that none has taken, else one fetched now, with one more for every
-    /// other call waiting for one; nil when none came by `deadline`.
-    ///
-    /// Only calls waiting here are counted, not those claiming what they got, so a fetch brings no more messages than
-    /// there are callers who will each take one as soon as the fetch is over; none is left to outlive its ack wait.
-    private func nextMessage(until deadline: ContinuousClock.Instant, flag: CancellationFlag) throws -> NATSHandle? {
-        let message = self.desk.withLock { desk -> NATSHandle? in
-            desk.waiting += 1
-            return desk.fetched.popLast()
-        }
-        defer { self.leaveDesk() }
-        if let message {
-            return message
-        }
-        return try self.fetching.withLock { _ -> NATSHandle? in
-            // Another call's fetch may have brought one while this call waited for its turn.
-            let (taken, waiting) = self.desk.withLock { ($0.fetched.popLast(), $0.waiting) }
-            if let taken { return taken }
-            var messages = try self.work.fetch(batch: waiting, until: deadline, flag: flag)
-            guard !messages.isEmpty else { return nil }
-            let first = messages.removeFirst()
-            self.desk.withLock { $0.fetched.append(contentsOf: messages.reversed()) }
-            return first
-        }
-    }
-
-    /// Ends a call's wait for a message; when no call is left waiting, any message fetched for one that left without
-    /// it (a fetch that threw) goes back to the server at once instead of waiting out its ack wait here.
-    private func leaveDesk() {
-        let unclaimed = self.desk.withLock { desk -> [NATSHandle] in
-            desk.waiting -= 1
-            guard desk.waiting == 0 else { return [] }
-            defer { desk.fetched.removeAll() }
-            return desk.fetched
-        }
-        for message in unclaimed {
-            self.reply(.redeliver(after: .zero), to: message, streamSequence: nil)
         }
     }
 

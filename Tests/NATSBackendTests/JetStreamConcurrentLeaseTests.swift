@@ -5,9 +5,8 @@ import Testing
 
 @testable import NATSBackend
 
-/// Many lease calls of one process at once share fetches (one fetch brings a message for every call waiting): each
-/// job goes to exactly one call, none waits out its ack wait in the process, and settling from the holder's own copy
-/// of the record still sees what another process wrote.
+/// Many lease calls of one process at once: each job goes to exactly one call and is never redelivered; and a
+/// heartbeat or settle that starts from the holder's own copy of the record still sees what another process wrote.
 struct JetStreamConcurrentLeaseTests {
     @Test
     func eightLeaseLoopsAtOnceTakeEveryJobExactlyOnce() async throws {

@@ -55,6 +55,7 @@ struct CancellableSleepTests {
                 let seen = signal.generation
                 async let woken: Void = signal.wait(after: seen, timeout: .seconds(30))
                 try await settle { tally.pending > 0 }
+                #expect(tally.pending > 0, "the wait armed a timer")
                 signal.notify()
                 await woken
             }
@@ -63,7 +64,7 @@ struct CancellableSleepTests {
         #expect(tally.pending == 0)
     }
 
-    @Test
+    @Test(.timeLimit(.minutes(1)))
     func aTaskCancelledBeforeItSleepsDoesNotWait() async throws {
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
