@@ -30,25 +30,27 @@ extension JetStreamJobQueue {
         _ id: String, known: (record: LedgerRecord, revision: UInt64)? = nil,
         _ change: (inout LedgerRecord) throws -> Bool
     ) throws -> (record: LedgerRecord, changed: Bool, revision: UInt64)? {
-        var copy = known
-        var read = false
+        // The copy to start from, and whether it was just read (a change refused on a read record is the answer).
+        var start = known.map { (record: $0.record, revision: $0.revision, read: false) }
         for _ in 0..<64 {
-            if copy == nil {
+            let current: (record: LedgerRecord, revision: UInt64, read: Bool)
+            if let start {
+                current = start
+            } else {
                 guard let stored = try self.read(id) else { return nil }
-                copy = stored
-                read = true
+                current = (stored.record, stored.revision, true)
             }
-            guard let (record, revision) = copy else { continue }
-            var changed = record
+            start = nil
+            var changed = current.record
             guard try change(&changed) else {
-                if read { return (record, false, revision) }
-                copy = nil
+                if current.read { return (current.record, false, current.revision) }
                 continue
             }
-            if let written = try self.bucket.update(LedgerKey.job(id), try self.encode(changed), revision: revision) {
+            if let written = try self.bucket.update(
+                LedgerKey.job(id), try self.encode(changed), revision: current.revision)
+            {
                 return (changed, true, written)
             }
-            copy = nil
         }
         throw JobQueueError.storage("job \(id): the record kept changing under 64 attempts to update it")
     }
