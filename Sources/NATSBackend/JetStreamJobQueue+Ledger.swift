@@ -68,18 +68,20 @@ extension JetStreamJobQueue {
 
     package func saveCheckpoint(_ lease: JobLease, key: String, value: Data) async throws {
         try await self.blocking { _ in
-            _ = try self.delivery(for: lease)
+            let delivery = try self.delivery(for: lease)
             guard let (record, _) = try self.read(lease.job.id), record.holds(lease) else {
                 throw JobQueueError.leaseLost(lease.job.id)
             }
             if record.checkpointed == false {
                 // Marked before the first checkpoint is written: a crash between the two costs one needless scan.
-                let marked = try self.modify(lease.job.id) { record -> Bool in
+                let marked = try self.modify(lease.job.id, known: delivery.known) { record -> Bool in
                     guard record.holds(lease) else { return false }
                     record.checkpointed = true
                     return true
                 }
                 guard let marked, marked.changed else { throw JobQueueError.leaseLost(lease.job.id) }
+                // The holder's copy now has the mark, so its next heartbeat or settle need not read the record.
+                self.deliveriesRemember(lease.token, (marked.record, marked.revision))
             }
             try self.bucket.put(LedgerKey.checkpoint(lease.job.id, key), value)
         }
