@@ -20,6 +20,8 @@ struct WorkerEnvironment: Sendable {
     let liveAudio: LiveAudio
     /// What jobs may send to providers; the hourly cloud allowances are shared by every job of the process.
     let budgets: JobExecutor.Budgets
+    /// Where finished transcripts are forwarded or written (media-audio, Supabase), when the environment names one.
+    let persistence: TranscriptPersistence.Settings?
 
     /// The queue and ledger of one backend, with what only that backend offers.
     struct JobStore: Sendable {
@@ -51,12 +53,13 @@ struct WorkerEnvironment: Sendable {
         }
         let queue = try await Self.jobStore(configuration, dataDirectory: directory)
         let metrics = Metrics()
+        let persistence = try TranscriptPersistence.Settings.from(environment: configuration.environment)
         return WorkerEnvironment(
             configuration: configuration, dataDirectory: directory, queue: queue,
             storage: try Self.storage(configuration, dataDirectory: directory),
             pipelines: Pipelines(configuration: configuration, metrics: metrics), events: JobEvents(),
             requests: JobRequests(configuration: configuration), metrics: metrics, liveAudio: LiveAudio(),
-            budgets: Self.budgets(configuration.worker.budget))
+            budgets: Self.budgets(configuration.worker.budget), persistence: persistence)
     }
 
     /// The configured queue and ledger: SQLite under the data directory, or JetStream on `NATS_URL`.
@@ -188,7 +191,7 @@ struct WorkerEnvironment: Sendable {
     }
 
     /// The executor for jobs, with pipelines built from the configuration.
-    func executor(events nats: NATSEventPublisher? = nil) -> JobExecutor {
+    func executor(events nats: NATSEventPublisher? = nil, logger: Logger) -> JobExecutor {
         let pipelines = self.pipelines
         var onTranscript: (@Sendable (String, TranscriptDocument) -> Void)? = nil
         if let nats {
@@ -204,6 +207,11 @@ struct WorkerEnvironment: Sendable {
                 speech: { function, voice, rate, speed in
                     try pipelines.speech(function: function, voice: voice, sampleRate: rate, speed: speed)
                 }), liveAudio: self.liveAudio, budgets: self.budgets,
+            persistence: self.persistence.map {
+                TranscriptPersistence(
+                    settings: $0, client: CurlHTTPClient(), metrics: self.metrics,
+                    logger: logger.with("service", "persistence"))
+            },
             onTranscript: onTranscript)
     }
 
@@ -216,7 +224,7 @@ struct WorkerEnvironment: Sendable {
     ) -> QueueWorker {
         let settings = self.configuration.worker.worker
         return QueueWorker(
-            backend: self.backend, executor: self.executor(events: nats), events: self.events,
+            backend: self.backend, executor: self.executor(events: nats, logger: logger), events: self.events,
             retryPolicy: RetryPolicy(baseDelay: settings.retryBase, maxDelay: settings.retryMax),
             settings: QueueWorker.Settings(
                 concurrency: concurrency ?? settings.concurrency, heartbeat: settings.heartbeat, drain: drain,

@@ -18,6 +18,7 @@ extension AudioAPI {
             }
             let planned = try self.plannedUpload(audio, from: form)
             spec = self.spec(bucket: planned.bucket, key: planned.key)
+            spec.ephemeral = true
             spec.language = try Self.nonEmpty(form.text("language"))
             spec.contextID = try Self.nonEmpty(form.text("context_id"))
             if let provider = try Self.nonEmpty(form.text("provider")) {
@@ -57,6 +58,8 @@ extension AudioAPI {
                     members["audio_uri"] = nil
                     members["s3_uri"] = nil
                     members["forwarded"] = nil
+                } else if case .object(let result)? = job.result {
+                    members["forwarded"] = result["forwarded"] ?? .null
                 } else {
                     members["forwarded"] = .null
                 }
@@ -95,6 +98,7 @@ extension AudioAPI {
         let stream = try Self.nonEmpty(form.text("stream")).map { ["true", "1", "yes"].contains($0.lowercased()) }
         let upload = try self.plannedUpload(file, from: form)
         var spec = self.spec(bucket: upload.bucket, key: upload.key)
+        spec.ephemeral = true
         spec.function = try self.function(for: form.text("model"), among: self.dependencies.transcriptionFunctions)
         spec.language = try Self.nonEmpty(form.text("language"))
         spec.prompt = try Self.nonEmpty(form.text("prompt", maxBytes: 8 << 10))

@@ -88,6 +88,7 @@ package struct JobExecutor: Sendable {
     private let defaultBucket: String
     private let budgets: Budgets
     private let onTranscript: (@Sendable (_ jobID: String, _ document: TranscriptDocument) -> Void)?
+    private let persistence: TranscriptPersistence?
     private let requests: JobRequests
     private let encoder: any AudioEncoding
     private let pipelines: Pipelines
@@ -96,14 +97,16 @@ package struct JobExecutor: Sendable {
 
     /// Creates an executor; jobs that name no bucket use `defaultBucket`; temporary files go under `scratch`;
     /// speech is also handed to `liveAudio`'s listeners as it is written; each finished transcript, whole, to
-    /// `onTranscript` (the job record keeps only a summary), before the job is settled.
+    /// `onTranscript` (the job record keeps only a summary), before the job is settled; and, with `persistence`,
+    /// forwarded to media-audio or written to Supabase once its files are stored (uploads excepted).
     package init(
         storage: any ObjectStorage, defaultBucket: String, requests: JobRequests, encoder: any AudioEncoding,
         pipelines: Pipelines, scratch: URL = FileManager.default.temporaryDirectory, liveAudio: LiveAudio? = nil,
-        budgets: Budgets = Budgets(),
+        budgets: Budgets = Budgets(), persistence: TranscriptPersistence? = nil,
         onTranscript: (@Sendable (_ jobID: String, _ document: TranscriptDocument) -> Void)? = nil
     ) {
         self.budgets = budgets
+        self.persistence = persistence
         self.onTranscript = onTranscript
         self.liveAudio = liveAudio
         self.storage = storage
@@ -135,7 +138,7 @@ package struct JobExecutor: Sendable {
                 switch payload {
                 case .transcription(let spec):
                     let (outputs, result, document) = try await self.transcribe(
-                        spec, checkpoints: checkpoints, reporter: reporter)
+                        spec, job: job.id, checkpoints: checkpoints, reporter: reporter)
                     self.onTranscript?(job.id, document)
                     return (outputs, result)
                 case .synthesis(let spec):
@@ -157,9 +160,9 @@ package struct JobExecutor: Sendable {
     /// The checkpoint key of a transcription chunk.
     package static func checkpointKey(chunk index: Int) -> String { "chunk-\(index)" }
 
-    private func transcribe(_ spec: TranscriptionJobSpec, checkpoints: [String: Data], reporter: Reporter) async throws
-        -> (outputs: [String], result: JSONValue, document: TranscriptDocument)
-    {
+    private func transcribe(
+        _ spec: TranscriptionJobSpec, job id: String, checkpoints: [String: Data], reporter: Reporter
+    ) async throws -> (outputs: [String], result: JSONValue, document: TranscriptDocument) {
         let formats = spec.formats.compactMap(TranscriptFormat.init(rawValue:))
         let store = try self.storage.bucket(spec.bucket ?? self.defaultBucket)
         let pipeline = try self.pipelines.transcription(spec.function, spec.language, spec.prompt)
@@ -225,6 +228,14 @@ package struct JobExecutor: Sendable {
             try await store.put(key, data: data, contentType: format.mimeType)
             outputs.append(key)
         }
+        // After the files, as ffmpeg-whisper writes segments after transcribing: a crash in between runs the job
+        // again, and its rows replace these.
+        var persisted: TranscriptPersistence.Outcome? = nil
+        if let persistence = self.persistence, spec.ephemeral != true {
+            persisted = await persistence.record(
+                TranscriptPersistence.Finished(
+                    jobID: id, bucket: spec.bucket ?? self.defaultBucket, key: spec.input, document: document))
+        }
         reporter.progress(JobProgress(done: outcome.chunks.count, total: outcome.chunks.count), nil)
         var summary = try JSONValue(encoding: document)
         if case .object(var members) = summary {
@@ -232,6 +243,8 @@ package struct JobExecutor: Sendable {
             members["segments"] = JSONValue.number(Double(document.segments.count))
             members["word_segments"] = nil
             members["outputs"] = JSONValue.array(outputs.map { JSONValue.string($0) })
+            if let forwarded = persisted?.forwarded { members["forwarded"] = .bool(forwarded) }
+            if let rows = persisted?.rows { members["segment_rows"] = .number(Double(rows)) }
             summary = JSONValue.object(members)
         }
         return (outputs, summary, document)

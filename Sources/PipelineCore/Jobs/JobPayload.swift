@@ -64,6 +64,10 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
     /// The longest audio this job may decode, in seconds, when the producer wants less than the deployment's
     /// `[media] max_duration_s` (it may only lower it).
     package var maxDurationSeconds: Double?
+    /// True for an upload that is removed when the job ends (the HTTP file routes): like ffmpeg-whisper's file
+    /// route, its transcript is neither forwarded to media-audio nor written to Supabase, whose rows would point at
+    /// nothing.
+    package var ephemeral: Bool?
 
     /// Creates a specification.
     package init(
@@ -86,7 +90,7 @@ package struct TranscriptionJobSpec: Sendable, Codable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case bucket, input, language, function, prompt, formats, namespace
+        case bucket, input, language, function, prompt, formats, namespace, ephemeral
         case maxDurationSeconds = "max_duration_s"
         case outAudioKey = "out_audio_key"
         case outputPrefix = "output_prefix"
