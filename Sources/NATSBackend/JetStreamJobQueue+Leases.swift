@@ -1,5 +1,6 @@
 import Foundation
 import PipelineCore
+import Synchronization
 
 extension LedgerRecord {
     /// Whether `lease` is the job's current lease.
@@ -225,30 +226,70 @@ extension JetStreamJobQueue {
         }
     }
 
+    /// How often a running worker reads the stored advisories even when none was heard (one sent while the
+    /// connection was down is heard by nobody).
+    static let advisorySweepInterval = Duration.seconds(60)
+
     /// Marks dead every job whose message JetStream stopped delivering (the max-deliveries advisory), and removes
-    /// that message from the stream.
-    func stopOverDelivered() throws {
+    /// that message from the stream; the number of jobs marked dead.
+    ///
+    /// The advisories heard live are handled at once. The stored copies are read when one was heard (its copy is
+    /// handled again and finds nothing to do), on the first call, and at least every ``advisorySweepInterval``: so a
+    /// job whose advisory came while no worker listened is marked dead by the next worker that leases.
+    @discardableResult
+    func stopOverDelivered() throws -> Int {
+        var stopped = 0
+        var heard = false
         while let advisory = try self.advisories.next() {
-            guard
-                let object = try? JSONSerialization.jsonObject(with: advisory) as? [String: Any],
-                // Only about this queue's stream and consumer: anyone who may publish on the advisory subject must
-                // not be able to kill jobs of another stream's sequence numbers.
-                object["stream"] as? String == self.settings.stream,
-                object["consumer"] as? String == self.settings.consumer,
-                let sequence = (object["stream_seq"] as? NSNumber)?.uint64Value,
-                let body = try self.connection.message(stream: self.settings.stream, sequence: sequence)
-            else { continue }
-            // A producer's own message names no job: the job is the one it carries (rare: the scan runs only for
-            // an advisory).
-            var work = try? JSONDecoder().decode(WorkMessage.self, from: body)
-            if work == nil {
-                work = try self.allRecords().first {
-                    $0.job.status.isActive && ($0.carrier == sequence || $0.lease?.streamSequence == sequence)
-                }.map { WorkMessage(jobID: $0.job.id, dispatch: $0.dispatch) }
+            heard = true
+            stopped += try self.stopOverDelivered(advisory) ? 1 : 0
+        }
+        let now = ContinuousClock.now
+        let due = self.advisorySweep.withLock { last -> Bool in
+            guard heard || last.map({ last in last.duration(to: now) >= Self.advisorySweepInterval }) ?? true else {
+                return false
             }
-            if let work {
-                let deliveries = self.settings.maxDeliveries
-                _ = try self.modify(work.jobID) { record -> Bool in
+            last = now
+            return true
+        }
+        guard due else { return stopped }
+        try self.sweeping.withLock { _ in
+            let flag = CancellationFlag()
+            while let message = try self.storedAdvisories.fetch(until: .now, flag: flag) {
+                defer { NATSMessage.destroy(message) }
+                // Not acknowledged when it could not be handled: it comes back after the ack wait.
+                stopped += try self.stopOverDelivered(NATSMessage.body(of: message.pointer)) ? 1 : 0
+                try? NATSMessage.acknowledge(message)
+            }
+        }
+        return stopped
+    }
+
+    /// Handles one max-deliveries advisory: the job its message carried is dead unless it has moved on since, and
+    /// the message goes from the stream. True when a job was marked dead.
+    private func stopOverDelivered(_ advisory: Data) throws -> Bool {
+        guard
+            let object = try? JSONSerialization.jsonObject(with: advisory) as? [String: Any],
+            // Only about this queue's stream and consumer: anyone who may publish on the advisory subject must
+            // not be able to kill jobs of another stream's sequence numbers.
+            object["stream"] as? String == self.settings.stream,
+            object["consumer"] as? String == self.settings.consumer,
+            let sequence = (object["stream_seq"] as? NSNumber)?.uint64Value,
+            let body = try self.connection.message(stream: self.settings.stream, sequence: sequence)
+        else { return false }
+        // A producer's own message names no job: the job is the one it carries (rare: the scan runs only for an
+        // advisory).
+        var work = try? JSONDecoder().decode(WorkMessage.self, from: body)
+        if work == nil {
+            work = try self.allRecords().first {
+                $0.job.status.isActive && ($0.carrier == sequence || $0.lease?.streamSequence == sequence)
+            }.map { WorkMessage(jobID: $0.job.id, dispatch: $0.dispatch) }
+        }
+        var stopped = false
+        if let work {
+            let deliveries = self.settings.maxDeliveries
+            stopped =
+                try self.modify(work.jobID) { record -> Bool in
                     guard record.dispatch == work.dispatch, record.job.status.isActive else { return false }
                     record.job.error = JobError(
                         kind: "max_deliveries",
@@ -258,10 +299,10 @@ extension JetStreamJobQueue {
                     record.job.cancelRequested = false
                     record.enter(.dead, at: self.now())
                     return true
-                }
-            }
-            try self.connection.deleteMessage(stream: self.settings.stream, sequence: sequence)
+                }?.changed ?? false
         }
+        try self.connection.deleteMessage(stream: self.settings.stream, sequence: sequence)
+        return stopped
     }
 
     /// The message behind `lease`, if this process holds it; else the lease is lost.

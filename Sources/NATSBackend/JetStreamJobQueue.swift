@@ -22,10 +22,17 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     /// Turns producers' own messages into jobs; without it they are dead letters.
     let intake: JobIntake?
     let now: @Sendable () -> Date
-    private let work: NATSSubscription
+    let work: NATSSubscription
+    /// The server's max-deliveries advisories as they are sent: a doorbell for ``storedAdvisories``.
     let advisories: NATSSubscription
+    /// The same advisories kept in their own stream, for those sent while no worker listened.
+    let storedAdvisories: NATSSubscription
+    /// When the stored advisories were last read; nil before the first look.
+    let advisorySweep = Mutex<ContinuousClock.Instant?>(nil)
     // One fetch at a time on the one subscription.
     private let fetching = Mutex(())
+    // One reader at a time of the stored advisories.
+    let sweeping = Mutex(())
     // The messages behind the leases this process holds, by lease token; each is acknowledged through its entry.
     private let deliveries = Mutex([String: Delivery]())
     // The ledger's change feed, made on the first ``watchChanges()``; nil inside when it could not be made.
@@ -53,9 +60,16 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         try connection.ensurePullConsumer(
             stream: settings.stream, name: settings.consumer, ackWait: visibility,
             maxDeliveries: settings.maxDeliveries, replicas: settings.replicas)
-        self.advisories = try NATSSubscription.subscribe(
-            connection: connection,
-            subject: "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(settings.stream).\(settings.consumer)")
+        // The advisory is core NATS, sent to whoever listens at that moment; a stream keeps a copy for later.
+        try connection.ensureWorkQueueStream(
+            name: settings.advisoryStream, subjects: [settings.advisorySubject], replicas: settings.replicas,
+            maxAge: .seconds(30 * 86_400))
+        try connection.ensurePullConsumer(
+            stream: settings.advisoryStream, name: settings.consumer, ackWait: .seconds(30), maxDeliveries: 100,
+            replicas: settings.replicas)
+        self.advisories = try NATSSubscription.subscribe(connection: connection, subject: settings.advisorySubject)
+        self.storedAdvisories = try NATSSubscription.pull(
+            connection: connection, stream: settings.advisoryStream, consumer: settings.consumer)
         self.bucket = try NATSBucket(connection: connection, name: settings.bucket, replicas: settings.replicas)
         self.work = try NATSSubscription.pull(
             connection: connection, stream: settings.stream, consumer: settings.consumer)

@@ -23,6 +23,10 @@ final class NATSBucket: Sendable {
             config.Replicas = Int32(replicas)
             config.StorageType = js_FileStorage
             status = js_CreateKeyValue(&store, connection.jetStream.pointer, &config)
+            if status != NATS_OK {
+                // Made by another process starting at the same moment.
+                status = js_KeyValue(&store, connection.jetStream.pointer, name)
+            }
         }
         try check(status, "js_KeyValue")
         guard let store else { throw NATSError(operation: "js_KeyValue", status: NATS_ERR) }

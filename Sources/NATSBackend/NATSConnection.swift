@@ -64,8 +64,10 @@ final class NATSConnection: Sendable {
         natsConnection_Destroy(self.connection.pointer)
     }
 
-    /// Creates the work-queue stream `name` on `subjects` unless it exists.
-    func ensureWorkQueueStream(name: String, subjects: [String], replicas: Int) throws(NATSError) {
+    /// Creates the work-queue stream `name` on `subjects` unless it exists; `maxAge` bounds how long a message is kept.
+    func ensureWorkQueueStream(
+        name: String, subjects: [String], replicas: Int, maxAge: Duration? = nil
+    ) throws(NATSError) {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
         let found = js_GetStreamInfo(&info, self.jetStream.pointer, name, nil, &code)
@@ -86,10 +88,21 @@ final class NATSConnection: Sendable {
         config.Retention = js_WorkQueuePolicy
         config.Storage = js_FileStorage
         config.Replicas = Int64(replicas)
+        if let maxAge { config.MaxAge = Int64(maxAge.seconds * 1e9) }
         let status = cSubjects.withUnsafeMutableBufferPointer { buffer in
             config.Subjects = buffer.baseAddress
             config.SubjectsLen = Int32(buffer.count)
             return js_AddStream(&info, self.jetStream.pointer, &config, nil, &code)
+        }
+        if status != NATS_OK {
+            // Another process starting at the same moment may have made it first ("subjects overlap", "name
+            // already in use"): then it is there now.
+            var made: UnsafeMutablePointer<jsStreamInfo>?
+            var again = jsErrCode(0)
+            if js_GetStreamInfo(&made, self.jetStream.pointer, name, nil, &again) == NATS_OK {
+                jsStreamInfo_Destroy(made)
+                return
+            }
         }
         try check(status, "js_AddStream", code: code)
         jsStreamInfo_Destroy(info)

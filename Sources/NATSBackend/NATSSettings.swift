@@ -27,6 +27,15 @@ package struct NATSSettings: Sendable, Equatable {
         self.url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// The stream that keeps the server's max-deliveries advisories for the consumer, so that one sent while no
+    /// worker listened is still found.
+    package var advisoryStream: String { self.stream + "_ADVISORIES" }
+
+    /// The subject of the server's advisory that the consumer stopped delivering a message.
+    package var advisorySubject: String {
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.\(self.stream).\(self.consumer)"
+    }
+
     /// The subjects the stream takes: one per job kind.
     package static let subjects = ["audio.transcribe.request.v1", "audio.tts.request.v1"]
 

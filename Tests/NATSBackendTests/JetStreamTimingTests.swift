@@ -122,6 +122,39 @@ struct JetStreamTimingTests {
         }
     }
 
+    /// The max-deliveries advisory is core NATS: one sent while no worker reads it (a worker that crashed with it
+    /// unread, or none running) is kept in its own stream, and the next worker to lease marks the job dead.
+    @Test
+    func anAdvisoryNoWorkerHandledIsFoundByTheNextOne() async throws {
+        try await withNATSServer { server in
+            let job: Job
+            do {
+                let first = try await server.openQueue(visibility: .seconds(30), maxAttempts: 50, maxDeliveries: 1)
+                job = try await first.enqueue(transcription("unheard")).job
+                let lease = try #require(try await first.lease(owner: "worker-a", wait: .seconds(5)))
+                try await first.settle(lease, .released)
+                // A fetch that finds the message over its limit makes the server send the advisory; this process hears
+                // it and goes away without handling it.
+                let flag = CancellationFlag()
+                #expect(try first.work.fetch(until: .now + .milliseconds(500), flag: flag) == nil)
+                var heard = false
+                for _ in 0..<50 where !heard {
+                    heard = try first.advisories.next() != nil
+                    if !heard { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                try #require(heard, "the server sent the advisory")
+                #expect(try await first.job(id: job.id)?.status == .queued, "nobody handled it")
+            }
+            // Opened after the advisory was sent: only the stored copy can tell it.
+            let second = try await server.openQueue(visibility: .seconds(30), maxAttempts: 50, maxDeliveries: 1)
+            #expect(try await second.lease(owner: "worker-b", wait: .zero) == nil)
+            let dead = try #require(try await second.job(id: job.id))
+            #expect(dead.status == .dead)
+            #expect(dead.error?.kind == "max_deliveries")
+            #expect(try await second.pendingWork() == PendingWork(queued: 0, running: 0, nextRetry: nil))
+        }
+    }
+
     @Test
     func aCancelFromAnotherProcessIsSeenByTheNextHeartbeat() async throws {
         try await withNATSServer { server in
