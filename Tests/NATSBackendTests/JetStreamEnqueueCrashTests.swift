@@ -122,4 +122,47 @@ struct JetStreamEnqueueCrashTests {
             #expect(try await queue.enqueue(transcription("one")).created)
         }
     }
+
+    /// Decentralized authentication: an operator-mode server trusts the account its user's `.creds` file names; a
+    /// file whose seed is not the user's, or no file, is refused (and the seed is not in the error).
+    @Test
+    func aCredsFileLogsInAndAForgedOrMissingOneIsRefused() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nats-operator-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let setup = Process()
+        setup.executableURL = root.appendingPathComponent(".venv/bin/python")
+        setup.arguments = [root.appendingPathComponent("scripts/nats-operator-setup.py").path, directory.path]
+        try setup.run()
+        setup.waitUntilExit()
+        try #require(setup.terminationStatus == 0, "scripts/nats-operator-setup.py failed: run scripts/setup first")
+        let conf = directory.appendingPathComponent("server.conf").path
+        try await withNATSServer(arguments: ["-c", conf]) { server in
+            var settings = NATSSettings(url: server.url)
+            settings.credentialsFile = directory.appendingPathComponent("user.creds").path
+            let queue = try await JetStreamJobQueue.open(settings: settings, visibility: .seconds(5))
+            let job = try await queue.enqueue(transcription("signed")).job
+            let lease = try #require(try await queue.lease(owner: "worker-a", wait: .seconds(5)))
+            #expect(lease.job.id == job.id)
+            try await queue.settle(
+                lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 1, total: 1)))
+            #expect(try await queue.job(id: job.id)?.status == .succeeded)
+
+            let forged = directory.appendingPathComponent("forged.creds")
+            let seed = try String(contentsOf: forged, encoding: .utf8).split(separator: "\n").first {
+                $0.hasPrefix("SU")
+            }
+            settings.credentialsFile = forged.path
+            await #expect {
+                try await JetStreamJobQueue.open(settings: settings, visibility: .seconds(5))
+            } throws: { error in
+                "\(error)".contains("Authorization Violation") && !"\(error)".contains(String(seed ?? "SU?"))
+            }
+            settings.credentialsFile = nil
+            await #expect(throws: JobQueueError.self) {
+                try await JetStreamJobQueue.open(settings: settings, visibility: .seconds(5))
+            }
+        }
+    }
 }
