@@ -28,7 +28,7 @@ extension JetStreamJobQueue {
     /// that turns out stale fails the compare-and-set, and a change refused on it is asked again of the stored
     /// record, so the outcome is the same as if the record had been read.
     func modify(
-        _ id: String, known: (record: LedgerRecord, revision: UInt64)? = nil,
+        _ id: String, known: StoredRecord? = nil,
         _ change: (inout LedgerRecord) throws -> Bool
     ) throws -> (record: LedgerRecord, changed: Bool, revision: UInt64)? {
         // The copy to start from, and whether it was just read (a change refused on a read record is the answer).
@@ -57,7 +57,7 @@ extension JetStreamJobQueue {
     }
 
     /// Job `id`'s record and its revision, or nil.
-    func read(_ id: String) throws -> (record: LedgerRecord, revision: UInt64)? {
+    func read(_ id: String) throws -> StoredRecord? {
         guard let (value, revision) = try self.bucket.get(LedgerKey.job(id)) else { return nil }
         do {
             return (try JSONDecoder().decode(LedgerRecord.self, from: value), revision)

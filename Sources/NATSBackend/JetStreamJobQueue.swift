@@ -47,7 +47,7 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         /// Its stream sequence.
         var streamSequence: UInt64
         /// The job's record as this process last wrote it, and its revision: where the next change starts.
-        var known: (record: LedgerRecord, revision: UInt64)
+        var known: StoredRecord
     }
 
     private init(
@@ -191,7 +191,7 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     }
 
     /// Records what this process last wrote to the record behind lease `token`.
-    func deliveriesRemember(_ token: String, _ known: (record: LedgerRecord, revision: UInt64)) {
+    func deliveriesRemember(_ token: String, _ known: StoredRecord) {
         self.deliveries.withLock { $0[token]?.known = known }
     }
 

@@ -1,6 +1,9 @@
 import Foundation
 import PipelineCore
 
+/// A job record as read from (or last written to) the bucket, with its revision: where a compare-and-set starts.
+typealias StoredRecord = (record: LedgerRecord, revision: UInt64)
+
 /// What the KV bucket keeps for one job: the job itself, which stream message carries it, who leases it, and how
 /// its status changed.
 struct LedgerRecord: Codable, Sendable, Equatable {

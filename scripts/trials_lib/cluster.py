@@ -25,7 +25,7 @@ import subprocess
 import time
 import urllib.request
 
-from . import crash
+from . import crash, netns
 from .common import Row, S3Server, Serve, SpeechServer, cli_json, free_port, wait_for_port
 
 
@@ -78,7 +78,11 @@ def lone_runs(ctx, speech, s3, inputs):
 
 
 def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work) -> Row:
-    row = Row(trial="kill 1 of %d workers (jetstream)" % workers)
+    # Each worker on its own network stack where the machine allows it, standing for its own host.
+    separate, why_not = netns.available()
+    row = Row(trial="kill 1 of %d workers (jetstream%s)" % (workers, ", own netns each" if separate else ""))
+    if not separate:
+        ctx.log("workers share the loopback: no network namespaces here (%s)" % why_not)
     runs = 2 if ctx.quick else 12
     clean = None
     worst = None
@@ -86,13 +90,23 @@ def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work)
         run = "w%d-%d" % (workers, i)
         backend = crash.Backend(ctx, "jetstream", speech, s3, lease_s=5)
         label = "%d workers, run %s" % (workers, run)
+        spaces = None
         try:
+            if separate:
+                spaces = netns.Namespaces(workers, [backend.nats.port, s3.port, speech.port], tag=run + "-")
             ids = crash.enqueue(ctx, backend, run, inputs)
             names = {job_id: name for name, job_id in ids.items()}
             speech.reset_stats()
             serves = [Serve(ctx, backend.config, backend.data, backend.env, ["--drain"], wait_ready=False,
-                            log_path=os.path.join(backend.dir, "serve-%d.log" % n)) for n in range(workers)]
+                            log_path=os.path.join(backend.dir, "serve-%d.log" % n),
+                            wrap=(lambda argv, n=n: spaces.command(n, argv)) if spaces else None)
+                      for n in range(workers)]
             started = time.monotonic()
+            stacks_ok = True
+            if spaces:
+                stacks = [netns.Namespaces.of(s.process.pid, "audio-worker") for s in serves]
+                ok_stacks = len(set(stacks)) == workers and os.readlink("/proc/self/ns/net") not in stacks
+                stacks_ok = row.check(ok_stacks, "%s: the workers' network namespaces were %s" % (label, stacks))
             victim, kill_at, at_kill = None, None, {}
             if clean is not None:
                 delay = ctx.rng.uniform(0.2, clean)
@@ -112,7 +126,7 @@ def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work)
             if clean is None:
                 clean = elapsed
                 ctx.log("clean run with %d workers: %.2f s" % (workers, elapsed))
-            ok = row.check(all(c == 0 for c in codes), "%s: workers exited %s" % (label, codes))
+            ok = row.check(all(c == 0 for c in codes), "%s: workers exited %s" % (label, codes)) and stacks_ok
             counts = crash.settles([s.log_path for s in serves])
             lost, settled_once = crash.final_states(ctx, row, backend, ids, counts, label)
             ok &= settled_once
@@ -148,6 +162,8 @@ def kill_one_of(ctx, workers: int, speech, s3, inputs, reference, digests, work)
             elif not ok:
                 row.check(False, "%s: the clean run with %d workers failed" % (label, workers))
         finally:
+            if spaces:
+                spaces.close()
             backend.close()
     if worst:
         row.worst = ("victim held %d jobs with %d chunks checkpointed; %d requests resent (in flight at the kill); "

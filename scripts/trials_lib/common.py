@@ -266,7 +266,7 @@ class Serve:
     """`audio-worker serve`, its JSON log kept in `log_path`. `listen` None runs it with --no-api."""
 
     def __init__(self, ctx: Context, config: str, data_dir: str, env: dict, args=(), listen: str | None = None,
-                 log_path: str | None = None, wait_ready: bool = True):
+                 log_path: str | None = None, wait_ready: bool = True, wrap=None):
         if log_path is None:
             os.makedirs(data_dir, exist_ok=True)
         self.log_path = log_path or os.path.join(data_dir, "serve-%d.log" % time.time_ns())
@@ -275,8 +275,10 @@ class Serve:
                    "--log", "json"]
         command += ["--listen", listen] if listen else ["--no-api"]
         self.started = time.monotonic()
-        self.process = subprocess.Popen(command + list(args), env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                        stderr=self.log)
+        command += list(args)
+        # `wrap` runs it elsewhere (in a network namespace); the process is still the worker itself.
+        self.process = subprocess.Popen(wrap(command) if wrap else command, env=env, cwd=ROOT,
+                                        stdout=subprocess.DEVNULL, stderr=self.log)
         self.port = None
         if wait_ready:
             self.wait_ready(listen is not None)

@@ -140,15 +140,21 @@ package struct TranscriptStitcher: Sendable {
         let offset = chunk.startSeconds
         let end = chunk.endSeconds
         func shift(_ time: Double) -> Double { min(max(time + offset, offset), end) }
-        let looseWords = chunk.transcript.words
-        return chunk.transcript.segments.compactMap { original in
+        // Providers that give words only at the top level: each goes to the last segment that starts before its
+        // middle (the first segment for words before it). Whisper's segment and word times disagree at the edges, so
+        // a word that falls after its segment's end, or between two segments, still has one.
+        let segments = chunk.transcript.segments
+        var looseWords = [[TranscriptWord]](repeating: [], count: segments.count)
+        if !segments.isEmpty {
+            for word in chunk.transcript.words {
+                let middle = (word.start + word.end) / 2
+                let index = segments.lastIndex { $0.start <= middle } ?? 0
+                looseWords[index].append(word)
+            }
+        }
+        return segments.enumerated().compactMap { index, original in
             var segment = original
-            // Providers that give words only at the top level: attach them to the segment they fall in.
-            var words =
-                segment.words
-                ?? looseWords.filter {
-                    ($0.start + $0.end) / 2 >= segment.start && ($0.start + $0.end) / 2 < segment.end
-                }
+            var words = segment.words ?? looseWords[index]
             Self.snapStart(of: &segment, words: &words, toSpeechIn: chunk.speech)
             var placed = segment
             placed.start = shift(segment.start)

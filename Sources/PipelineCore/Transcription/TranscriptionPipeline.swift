@@ -244,9 +244,28 @@ package struct TranscriptionPipeline: Sendable {
             samples: chunk.samples, sampleRate: chunk.sampleRate, language: language, prompt: prompt)
         do {
             let result = try await self.transcriber.transcribe(request)
+            var transcript = result.transcript
+            var attempts = result.attempts
+            if let tail = TruncatedTail.start(of: transcript, in: chunk) {
+                // Whisper stopped before the speech did: the tail once more. A failure keeps what the chunk has.
+                let first = max(Int(((tail - TruncatedTail.leadSeconds) * Double(chunk.sampleRate)).rounded(.down)), 0)
+                if first < chunk.samples.count,
+                    let again = try? await self.transcriber.transcribe(
+                        TranscriptionRequest(
+                            samples: Array(chunk.samples[first...]), sampleRate: chunk.sampleRate,
+                            language: language ?? transcript.language, prompt: prompt))
+                {
+                    attempts += again.attempts
+                    if again.transcript.segments.contains(where: { SilenceHallucinations.hasWords($0.text) }) {
+                        transcript = TruncatedTail.splice(
+                            transcript, from: tail, with: again.transcript,
+                            offset: Double(first) / Double(chunk.sampleRate))
+                    }
+                }
+            }
             let latency = Int(((self.clock.now - start).seconds * 1000).rounded())
             return ChunkResult(
-                chunk: chunk, transcript: result.transcript, servedBy: result.servedBy, attempts: result.attempts,
+                chunk: chunk, transcript: transcript, servedBy: result.servedBy, attempts: attempts,
                 latencyMilliseconds: latency)
         } catch let error as GatewayError {
             throw TranscriptionError.chunkFailed(

@@ -44,6 +44,27 @@ struct TranscriptStitcherTests {
         #expect(outcome.transcript.segments.allSatisfy { $0.provider == "m/p" })
     }
 
+    /// OpenAI's shape: words only at the top level. Whisper's last word of a segment may end after the segment does
+    /// ("wet." at 4.7–5.0 s of a segment ending at 4.64 s): it stays in its segment, not lost between two.
+    @Test
+    func topLevelWordsAreKeptWhenTheyFallPastTheirSegmentsEnd() {
+        var result = self.chunk(
+            0, 10, 30, [self.segment(0.5, 4.64, "the roads were wet."), self.segment(7, 9, "Dr. Brown works.")])
+        result.transcript.words = [
+            ("the", 0.5, 0.7), ("roads", 0.7, 1), ("were", 1, 4.6), ("wet.", 4.7, 5), ("Dr.", 7, 7.4),
+            ("Brown", 7.4, 7.9), ("works.", 8, 8.6),
+        ].map { TranscriptWord(word: $0.0, start: $0.1, end: $0.2) }
+
+        let outcome = TranscriptStitcher().stitch([result])
+
+        #expect(
+            outcome.transcript.segments.map { $0.words?.map(\.word) ?? [] } == [
+                ["the", "roads", "were", "wet."], ["Dr.", "Brown", "works."],
+            ])
+        #expect(outcome.transcript.words.count == 7)
+        #expect(outcome.transcript.words[3].start == 14.7)
+    }
+
     @Test
     func timesBeyondTheChunkAreClipped() {
         let outcome = TranscriptStitcher().stitch([self.chunk(0, 10, 20, [self.segment(8, 14, "Past the end.")])])

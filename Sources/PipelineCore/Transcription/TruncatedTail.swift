@@ -1,0 +1,91 @@
+import Foundation
+
+/// Whisper giving up at the end of a window: it stops writing before the speech stops and stretches its last word
+/// over the rest ("…then the thunder started and the", the "the" lasting two seconds over "rain turned into a heavy
+/// storm", which is never written). Decoding a whole file, faster-whisper reads such a tail again in its next window;
+/// a chunk has no next window, so the pipeline sends the tail once more itself and puts what comes back in place of
+/// the stretched word.
+///
+/// A last word is stretched when it holds more speech than a word does (``stretchedSpeechSeconds`` of the chunk's
+/// voice activity within its span: a word drawn over the silence after it holds little) and ends near the chunk's
+/// end.
+package enum TruncatedTail {
+    /// Speech within one word's span past which it is not one word.
+    static let stretchedSpeechSeconds = 1.0
+    /// How close to the chunk's end the stretched word must end.
+    static let nearEndSeconds = 1.0
+    /// Audio before the stretched word that is sent with it, so its first sound is not clipped.
+    package static let leadSeconds = 0.15
+
+    /// Where the tail to send again starts, in seconds from the chunk's start: the start of a stretched last word;
+    /// nil when the transcript ends as the speech does.
+    package static func start(of transcript: Transcript, in chunk: AudioChunk) -> Double? {
+        guard let word = self.lastWord(of: transcript) else { return nil }
+        let rate = Double(chunk.sampleRate)
+        let chunkSeconds = Double(chunk.samples.count) / rate
+        guard word.end >= chunkSeconds - self.nearEndSeconds else { return nil }
+        let speech = chunk.speech.reduce(0.0) { total, range in
+            let overlap =
+                min(Double(range.upperBound) / rate, word.end) - max(Double(range.lowerBound) / rate, word.start)
+            return total + max(overlap, 0)
+        }
+        return speech >= self.stretchedSpeechSeconds ? word.start : nil
+    }
+
+    /// `transcript` with everything from `start` (the stretched word) replaced by `tail`, whose times count from
+    /// `offset` seconds into the chunk.
+    package static func splice(_ transcript: Transcript, from start: Double, with tail: Transcript, offset: Double)
+        -> Transcript
+    {
+        var segments = transcript.segments
+        if var last = segments.popLast() {
+            let cut = (last.words ?? []).filter { $0.start >= start - 0.001 }
+            last.words = last.words?.filter { $0.start < start - 0.001 }
+            for word in cut.reversed() {
+                let spoken = word.word.trimmingCharacters(in: .whitespaces)
+                if !spoken.isEmpty, let range = last.text.range(of: spoken, options: .backwards) {
+                    last.text = String(last.text[..<range.lowerBound])
+                }
+            }
+            if cut.isEmpty, let loose = transcript.words.last, loose.start >= start - 0.001 {
+                // Words only at the top level: cut the same word from the segment's text.
+                let spoken = loose.word.trimmingCharacters(in: .whitespaces)
+                if !spoken.isEmpty, let range = last.text.range(of: spoken, options: .backwards) {
+                    last.text = String(last.text[..<range.lowerBound])
+                }
+            }
+            last.text = last.text.trimmingCharacters(in: .whitespaces)
+            last.end = min(last.end, last.words?.last?.end ?? start)
+            if !last.text.isEmpty {
+                segments.append(last)
+            }
+        }
+        func shift(_ word: TranscriptWord) -> TranscriptWord {
+            TranscriptWord(
+                word: word.word, start: word.start + offset, end: word.end + offset, probability: word.probability)
+        }
+        for var segment in tail.segments {
+            segment.id = segments.count
+            segment.start += offset
+            segment.end += offset
+            segment.words = segment.words?.map(shift)
+            segments.append(segment)
+        }
+        let words = transcript.words.filter { $0.start < start - 0.001 } + tail.words.map(shift)
+        let text = segments.map { $0.text.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .joined(separator: " ")
+        return Transcript(
+            text: text, language: transcript.language, duration: transcript.duration, segments: segments, words: words)
+    }
+
+    /// The transcript's last word: of its last segment with words, or of its top-level list.
+    static func lastWord(of transcript: Transcript) -> TranscriptWord? {
+        let inSegments = transcript.segments.last?.words?.last
+        let loose = transcript.words.last
+        switch (inSegments, loose) {
+        case (let a?, let b?): return a.end >= b.end ? a : b
+        case (let a?, nil): return a
+        case (nil, let b): return b
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import PipelineCore
+import Synchronization
+import Testing
+
+/// Whisper stopping before the speech does, its last word stretched to the chunk's end: the tail is sent again.
+struct TruncatedTailTests {
+    static let rate = 16_000
+
+    /// A chunk of `seconds` whose speech covers `speech` (seconds).
+    static func chunk(seconds: Double, speech: [ClosedRange<Double>]) -> AudioChunk {
+        AudioChunk(
+            index: 0, startSample: 0, samples: [Float](repeating: 0, count: Int(seconds * Double(Self.rate))),
+            sampleRate: Self.rate,
+            speech: speech.map { Int($0.lowerBound * Double(Self.rate))..<Int($0.upperBound * Double(Self.rate)) })
+    }
+
+    /// "then the thunder started and the", each word 0.3 s from `start`, the last one lasting until `lastEnd`.
+    static func cutOff(start: Double, lastEnd: Double) -> Transcript {
+        let spoken = ["then", "the", "thunder", "started", "and", "the"]
+        var words = spoken.enumerated().map { index, word in
+            TranscriptWord(word: word, start: start + Double(index) * 0.3, end: start + Double(index + 1) * 0.3)
+        }
+        words[words.count - 1].end = lastEnd
+        let earlier = TranscriptSegment(
+            id: 0, start: 0.5, end: 3, text: " At first there was only a light rain.",
+            words: [TranscriptWord(word: "At", start: 0.5, end: 0.7)])
+        let last = TranscriptSegment(
+            id: 1, start: start, end: lastEnd, text: " then the thunder started and the", words: words)
+        return Transcript(
+            text: "At first there was only a light rain. then the thunder started and the", segments: [earlier, last])
+    }
+
+    @Test
+    func aLastWordHoldingSecondsOfSpeechToTheChunksEndIsStretched() {
+        let transcript = Self.cutOff(start: 10, lastEnd: 12.9)
+        // The speech goes on to 12.6: the last "the" (11.5–12.9) holds 1.1 s of it.
+        let start = TruncatedTail.start(of: transcript, in: Self.chunk(seconds: 13, speech: [0.4...3.1, 9.9...12.6]))
+        #expect(start == 11.5)
+    }
+
+    @Test
+    func aLastWordDrawnOverSilenceOrEndingEarlyIsNot() {
+        // Drawn over the silence after it: the speech ends at 11.9.
+        let overSilence = Self.cutOff(start: 10, lastEnd: 12.9)
+        #expect(TruncatedTail.start(of: overSilence, in: Self.chunk(seconds: 13, speech: [9.9...11.9])) == nil)
+        // Long, but far from the chunk's end: a later window of the provider's own read the rest.
+        let early = Self.cutOff(start: 10, lastEnd: 13)
+        #expect(TruncatedTail.start(of: early, in: Self.chunk(seconds: 25, speech: [9.9...24])) == nil)
+        // No words at all: nothing to judge.
+        let plain = Transcript(text: "hello", segments: [TranscriptSegment(id: 0, start: 0, end: 12.9, text: "hello")])
+        #expect(TruncatedTail.start(of: plain, in: Self.chunk(seconds: 13, speech: [0...12.9])) == nil)
+    }
+
+    @Test
+    func theTailReplacesTheStretchedWordOnTheChunksTimeLine() {
+        let transcript = Self.cutOff(start: 10, lastEnd: 12.9)
+        let tail = Transcript(
+            text: "the rain turned into a heavy storm.",
+            segments: [
+                TranscriptSegment(
+                    id: 0, start: 0.15, end: 1.3, text: " the rain turned into a heavy storm.",
+                    words: [
+                        TranscriptWord(word: "the", start: 0.15, end: 0.3),
+                        TranscriptWord(word: "storm.", start: 1.0, end: 1.3),
+                    ])
+            ])
+
+        let spliced = TruncatedTail.splice(transcript, from: 11.5, with: tail, offset: 11.35)
+
+        #expect(
+            spliced.segments.map(\.text) == [
+                " At first there was only a light rain.", "then the thunder started and",
+                " the rain turned into a heavy storm.",
+            ])
+        #expect(
+            spliced.text
+                == "At first there was only a light rain. then the thunder started and the rain turned into a heavy storm."
+        )
+        #expect(spliced.segments[1].end == 11.5)
+        #expect(spliced.segments[1].words?.map(\.word) == ["then", "the", "thunder", "started", "and"])
+        let added = spliced.segments[2]
+        #expect(added.id == 2 && abs(added.start - 11.5) < 1e-9 && abs(added.end - 12.65) < 1e-9)
+        #expect(added.words?.map(\.start).map { ($0 * 100).rounded() / 100 } == [11.5, 12.35])
+    }
+
+    /// The pipeline sends a stretched tail once more, from just before the stretched word, and keeps its words.
+    @Test
+    func thePipelineSendsTheTailAgainAndStitchesWhatComesBack() async throws {
+        let samples = Signals.make([.silence(0.5), .tone(12), .silence(0.3)]).samples
+        let requests = Mutex<[Double]>([])
+        let transcriber = ScriptedTranscriber { request in
+            requests.withLock { $0.append(request.duration) }
+            if request.duration > 5 {
+                return Self.cutOff(start: request.duration - 3.4, lastEnd: request.duration - 0.05)
+            }
+            return Transcript(
+                text: "the rain turned into a heavy storm.",
+                segments: [
+                    TranscriptSegment(
+                        id: 0, start: 0.15, end: 1.5, text: " the rain turned into a heavy storm.",
+                        words: [TranscriptWord(word: "storm.", start: 1.1, end: 1.5)])
+                ])
+        }
+        let pipeline = TranscriptionPipeline(
+            decoder: ArrayDecoder(samples: samples), transcriber: transcriber,
+            settings: TranscriptionPipeline.Settings(concurrency: 1, language: "en"))
+
+        let outcome = try await pipeline.run(URL(fileURLWithPath: "/in.wav"))
+
+        let durations = requests.withLock { $0 }
+        #expect(durations.count == 2, "\(durations)")
+        // From 0.15 s before the stretched word (which started 1.9 s before the end) to the end.
+        #expect(abs((durations.last ?? 0) - 2.05) < 0.03, "\(durations)")
+        #expect(
+            outcome.transcript.text.hasSuffix("started and the rain turned into a heavy storm."),
+            "\(outcome.transcript.text)")
+        #expect(outcome.chunks.first?.attempts.count == 2)
+    }
+}
+
+/// A transcriber that answers each request with what `answer` makes of it.
+final class ScriptedTranscriber: SpeechToText {
+    let answer: @Sendable (TranscriptionRequest) -> Transcript
+
+    init(_ answer: @escaping @Sendable (TranscriptionRequest) -> Transcript) { self.answer = answer }
+
+    func transcribe(_ request: TranscriptionRequest) async throws -> TranscriptionResult {
+        TranscriptionResult(
+            transcript: self.answer(request),
+            servedBy: ServedBy(function: "f", variant: "v", model: "m", provider: "p"),
+            attempts: [GatewayAttempt(function: "f", variant: "v", model: "m", provider: "p", outcome: .ok)])
+    }
+}
