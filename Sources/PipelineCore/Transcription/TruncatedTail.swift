@@ -60,6 +60,25 @@ package enum TruncatedTail {
                 segments.append(last)
             }
         }
+        // The tail's audio starts a little before the stretched word, so its first word may be the last one kept
+        // ("…started and" + "and the rain…"): heard twice, written once.
+        var tail = tail
+        let kept = segments.last?.words?.last?.word ?? transcript.words.last { $0.start < start - 0.001 }?.word
+        if let kept, Self.sameWord(kept, Self.firstWord(of: tail) ?? ""), var first = tail.segments.first {
+            let spoken = (first.words?.first?.word ?? kept).trimmingCharacters(in: .whitespaces)
+            var text = Substring(first.text.trimmingCharacters(in: .whitespaces))
+            if text.lowercased().hasPrefix(spoken.lowercased()) {
+                text = text.dropFirst(spoken.count)
+            }
+            first.text = " " + text.trimmingCharacters(in: .whitespaces)
+            if let dropped = first.words?.first {
+                first.words?.removeFirst()
+                tail.words.removeAll { $0.start == dropped.start && $0.word == dropped.word }
+            } else if !tail.words.isEmpty {
+                tail.words.removeFirst()
+            }
+            tail.segments[0] = first
+        }
         func shift(_ word: TranscriptWord) -> TranscriptWord {
             TranscriptWord(
                 word: word.word, start: word.start + offset, end: word.end + offset, probability: word.probability)
@@ -76,6 +95,19 @@ package enum TruncatedTail {
             .joined(separator: " ")
         return Transcript(
             text: text, language: transcript.language, duration: transcript.duration, segments: segments, words: words)
+    }
+
+    /// The first word of `transcript`'s first segment (its words, or its text).
+    static func firstWord(of transcript: Transcript) -> String? {
+        guard let segment = transcript.segments.first else { return nil }
+        return segment.words?.first?.word ?? transcript.words.first?.word
+            ?? segment.text.split(whereSeparator: \.isWhitespace).first.map(String.init)
+    }
+
+    /// Whether two words are the same, ignoring case and punctuation.
+    static func sameWord(_ a: String, _ b: String) -> Bool {
+        func bare(_ word: String) -> String { word.lowercased().filter { $0.isLetter || $0.isNumber } }
+        return !bare(a).isEmpty && bare(a) == bare(b)
     }
 
     /// The transcript's last word: of its last segment with words, or of its top-level list.

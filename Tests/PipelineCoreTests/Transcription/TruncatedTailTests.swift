@@ -84,6 +84,31 @@ struct TruncatedTailTests {
         #expect(added.words?.map(\.start).map { ($0 * 100).rounded() / 100 } == [11.5, 12.35])
     }
 
+    @Test
+    func aWordTheTailHearsInItsLeadInIsNotWrittenTwice() {
+        let transcript = Self.cutOff(start: 10, lastEnd: 12.9)
+        // The lead-in before the stretched "the" holds the end of "and": the tail hears it again.
+        let tail = Transcript(
+            text: "And the rain turned into a heavy storm.",
+            segments: [
+                TranscriptSegment(
+                    id: 0, start: 0, end: 1.3, text: " And the rain turned into a heavy storm.",
+                    words: [
+                        TranscriptWord(word: "And", start: 0, end: 0.12),
+                        TranscriptWord(word: "the", start: 0.15, end: 0.3),
+                        TranscriptWord(word: "storm.", start: 1.0, end: 1.3),
+                    ])
+            ])
+
+        let spliced = TruncatedTail.splice(transcript, from: 11.5, with: tail, offset: 11.35)
+
+        #expect(
+            spliced.text
+                == "At first there was only a light rain. then the thunder started and the rain turned into a heavy storm."
+        )
+        #expect(spliced.segments.last?.words?.map(\.word) == ["the", "storm."])
+    }
+
     /// The pipeline sends a stretched tail once more, from just before the stretched word, and keeps its words.
     @Test
     func thePipelineSendsTheTailAgainAndStitchesWhatComesBack() async throws {
