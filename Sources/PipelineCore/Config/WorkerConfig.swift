@@ -155,8 +155,9 @@ package struct WorkerConfig: Sendable, Equatable {
         package var function = "pmoves_yt_transcription"
         /// Chunks in flight at once per job.
         package var concurrency = 4
-        /// The longest chunk, in seconds, before providers' own limits.
-        package var windowSeconds = 30.0
+        /// The longest chunk, in seconds, before providers' own limits: short of Whisper's 30 s window, whose very end
+        /// is where it most often stops writing.
+        package var windowSeconds = 28.0
         /// The language to ask for (ISO 639-1), or nil to detect.
         package var language: String?
         /// Output formats written by default.

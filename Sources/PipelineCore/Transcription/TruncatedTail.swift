@@ -1,35 +1,43 @@
 import Foundation
 
-/// Whisper giving up at the end of a window: it stops writing before the speech stops and stretches its last word
-/// over the rest ("…then the thunder started and the", the "the" lasting two seconds over "rain turned into a heavy
-/// storm", which is never written). Decoding a whole file, faster-whisper reads such a tail again in its next window;
-/// a chunk has no next window, so the pipeline sends the tail once more itself and puts what comes back in place of
-/// the stretched word.
+/// Whisper giving up before a chunk's speech is over, in either of its two ways: it stretches its last word over the
+/// rest ("…then the thunder started and the", the "the" lasting two seconds over "rain turned into a heavy storm",
+/// which is never written), or it ends the window early and says nothing of the seconds after its last word. Decoding
+/// a whole file, faster-whisper reads such a tail again in its next window; a chunk has no next window, so the
+/// pipeline sends the tail once more itself and puts what comes back in place of what was missed.
 ///
-/// A last word is stretched when it holds more speech than a word does (``stretchedSpeechSeconds`` of the chunk's
-/// voice activity within its span: a word drawn over the silence after it holds little) and ends near the chunk's
-/// end.
+/// The chunker's voice activity tells: a last word is stretched when its span holds more speech than one word does
+/// (``stretchedSpeechSeconds``; a word drawn over the silence after it holds little) and it ends near the chunk's
+/// end; speech was missed when more than ``missedSpeechSeconds`` of it follow the last word.
 package enum TruncatedTail {
     /// Speech within one word's span past which it is not one word.
     static let stretchedSpeechSeconds = 1.0
-    /// How close to the chunk's end the stretched word must end.
+    /// How close to the chunk's end a stretched word must end.
     static let nearEndSeconds = 1.0
-    /// Audio before the stretched word that is sent with it, so its first sound is not clipped.
+    /// Speech after the last word past which words were missed (a word's end and the voice activity's disagree by
+    /// a few tenths of a second).
+    static let missedSpeechSeconds = 1.2
+    /// Audio before the tail that is sent with it, so its first sound is not clipped.
     package static let leadSeconds = 0.15
 
-    /// Where the tail to send again starts, in seconds from the chunk's start: the start of a stretched last word;
-    /// nil when the transcript ends as the speech does.
+    /// Where the tail to send again starts, in seconds from the chunk's start: the start of a stretched last word, or
+    /// the end of the last word when speech follows it; nil when the transcript ends as the speech does.
     package static func start(of transcript: Transcript, in chunk: AudioChunk) -> Double? {
-        guard let word = self.lastWord(of: transcript) else { return nil }
         let rate = Double(chunk.sampleRate)
         let chunkSeconds = Double(chunk.samples.count) / rate
-        guard word.end >= chunkSeconds - self.nearEndSeconds else { return nil }
-        let speech = chunk.speech.reduce(0.0) { total, range in
-            let overlap =
-                min(Double(range.upperBound) / rate, word.end) - max(Double(range.lowerBound) / rate, word.start)
-            return total + max(overlap, 0)
+        func speech(from start: Double, to end: Double) -> Double {
+            chunk.speech.reduce(0.0) { total, range in
+                total + max(min(Double(range.upperBound) / rate, end) - max(Double(range.lowerBound) / rate, start), 0)
+            }
         }
-        return speech >= self.stretchedSpeechSeconds ? word.start : nil
+        // Without word times (providers that give segments only), segment ends are too coarse to judge by.
+        guard let word = self.lastWord(of: transcript) else { return nil }
+        if word.end >= chunkSeconds - self.nearEndSeconds,
+            speech(from: word.start, to: word.end) >= self.stretchedSpeechSeconds
+        {
+            return word.start
+        }
+        return speech(from: word.end, to: chunkSeconds) >= self.missedSpeechSeconds ? word.end : nil
     }
 
     /// `transcript` with everything from `start` (the stretched word) replaced by `tail`, whose times count from

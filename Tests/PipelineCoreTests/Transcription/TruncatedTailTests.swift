@@ -44,12 +44,21 @@ struct TruncatedTailTests {
         // Drawn over the silence after it: the speech ends at 11.9.
         let overSilence = Self.cutOff(start: 10, lastEnd: 12.9)
         #expect(TruncatedTail.start(of: overSilence, in: Self.chunk(seconds: 13, speech: [9.9...11.9])) == nil)
-        // Long, but far from the chunk's end: a later window of the provider's own read the rest.
+        // Long, but far from the chunk's end, and the speech ends soon after it: nothing missed.
         let early = Self.cutOff(start: 10, lastEnd: 13)
-        #expect(TruncatedTail.start(of: early, in: Self.chunk(seconds: 25, speech: [9.9...24])) == nil)
+        #expect(TruncatedTail.start(of: early, in: Self.chunk(seconds: 25, speech: [9.9...13.8])) == nil)
         // No words at all: nothing to judge.
         let plain = Transcript(text: "hello", segments: [TranscriptSegment(id: 0, start: 0, end: 12.9, text: "hello")])
         #expect(TruncatedTail.start(of: plain, in: Self.chunk(seconds: 13, speech: [0...12.9])) == nil)
+    }
+
+    @Test
+    func speechLongAfterTheLastWordWasMissed() {
+        // Whisper ended its window at 13 s; the speech goes on to 24 s.
+        let stopped = Self.cutOff(start: 10, lastEnd: 13)
+        #expect(TruncatedTail.start(of: stopped, in: Self.chunk(seconds: 25, speech: [9.9...24])) == 13)
+        // Half a second of speech after it is the voice activity's slack, not missed words.
+        #expect(TruncatedTail.start(of: stopped, in: Self.chunk(seconds: 25, speech: [9.9...13.5, 20...20.6])) == nil)
     }
 
     @Test
