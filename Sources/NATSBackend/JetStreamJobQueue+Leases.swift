@@ -237,12 +237,13 @@ extension JetStreamJobQueue {
     /// handled again and finds nothing to do), on the first call, and at least every ``advisorySweepInterval``: so a
     /// job whose advisory came while no worker listened is marked dead by the next worker that leases.
     @discardableResult
-    func stopOverDelivered() throws -> Int {
+    func stopOverDelivered(flag: CancellationFlag) throws -> Int {
         var stopped = 0
         var heard = false
         while let advisory = try self.advisories.next() {
             heard = true
-            stopped += try self.stopOverDelivered(advisory) ? 1 : 0
+            // One that cannot be handled now is handled from its stored copy.
+            stopped += (try? self.stopOverDelivered(advisory)) == true ? 1 : 0
         }
         let now = ContinuousClock.now
         let due = self.advisorySweep.withLock { last -> Bool in
@@ -253,17 +254,25 @@ extension JetStreamJobQueue {
             return true
         }
         guard due else { return stopped }
-        try self.sweeping.withLock { _ in
-            let flag = CancellationFlag()
-            while let message = try self.storedAdvisories.fetch(until: .now, flag: flag) {
+        self.sweeping.withLock { _ in
+            // At most a batch per look, so a backlog after an outage does not hold one lease for long; an advisory
+            // that cannot be handled now is not acknowledged and comes back after its ack wait, without failing
+            // the lease that looked.
+            for _ in 0..<Self.advisoriesPerSweep {
+                guard !flag.isCancelled, let message = try? self.storedAdvisories.fetch(until: .now, flag: flag) else {
+                    return
+                }
                 defer { NATSMessage.destroy(message) }
-                // Not acknowledged when it could not be handled: it comes back after the ack wait.
-                stopped += try self.stopOverDelivered(NATSMessage.body(of: message.pointer)) ? 1 : 0
+                guard let dead = try? self.stopOverDelivered(NATSMessage.body(of: message.pointer)) else { return }
+                stopped += dead ? 1 : 0
                 try? NATSMessage.acknowledge(message)
             }
         }
         return stopped
     }
+
+    /// The most stored advisories read in one look.
+    static let advisoriesPerSweep = 256
 
     /// Handles one max-deliveries advisory: the job its message carried is dead unless it has moved on since, and
     /// the message goes from the stream. True when a job was marked dead.

@@ -141,11 +141,11 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     package func lease(owner: String, wait: Duration) async throws -> JobLease? {
         let deadline = ContinuousClock.now + wait
         return try await self.blocking { flag in
-            try self.stopOverDelivered()
+            try self.stopOverDelivered(flag: flag)
             while true {
                 let message = try self.fetching.withLock { _ in try self.work.fetch(until: deadline, flag: flag) }
                 guard let message else {
-                    try self.stopOverDelivered()
+                    try self.stopOverDelivered(flag: flag)
                     return nil
                 }
                 if let lease = try self.claim(message, owner: owner) {

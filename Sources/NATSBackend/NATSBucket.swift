@@ -23,9 +23,9 @@ final class NATSBucket: Sendable {
             config.Replicas = Int32(replicas)
             config.StorageType = js_FileStorage
             status = js_CreateKeyValue(&store, connection.jetStream.pointer, &config)
-            if status != NATS_OK {
-                // Made by another process starting at the same moment.
-                status = js_KeyValue(&store, connection.jetStream.pointer, name)
+            // Made by another process starting at the same moment? Otherwise the failure to make it is the one said.
+            if status != NATS_OK, js_KeyValue(&store, connection.jetStream.pointer, name) == NATS_OK {
+                status = NATS_OK
             }
         }
         try check(status, "js_KeyValue")

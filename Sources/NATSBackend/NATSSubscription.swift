@@ -104,10 +104,12 @@ final class NATSSubscription: Sendable {
         }
     }
 
-    /// The body of the next message already received on a core subscription, or nil when none is waiting.
-    func next() throws(NATSError) -> Data? {
+    /// The body of the next message received on a core subscription, waiting up to `timeout` for one (by default
+    /// not at all), or nil when none came.
+    func next(timeout: Duration = .zero) throws(NATSError) -> Data? {
         var message: OpaquePointer?
-        let status = natsSubscription_NextMsg(&message, self.subscription.pointer, 0)
+        let status = natsSubscription_NextMsg(
+            &message, self.subscription.pointer, Int64((timeout.seconds * 1000).rounded()))
         if status == NATS_TIMEOUT { return nil }
         try check(status, "natsSubscription_NextMsg")
         defer { natsMsg_Destroy(message) }

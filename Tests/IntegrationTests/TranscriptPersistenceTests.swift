@@ -114,10 +114,12 @@ struct TranscriptPersistenceTests {
         let other = TranscriptPersistence.Finished(
             jobID: "job-b", bucket: "assets", key: "yt/vid-8/raw.mp4", document: Self.document(segments: 3))
 
-        let outcome = await writer.record(first)
-        _ = await writer.record(other)
+        let outcome = try await writer.record(first)
+        _ = try await writer.record(other)
         // The same job again, as after a crash between the rows and the settle: its rows are replaced.
-        let again = await writer.record(first)
+        var rerun = first
+        rerun.resumed = true
+        let again = try await writer.record(rerun)
 
         #expect(outcome.forwarded == nil && outcome.rows == 10 && outcome.failures.isEmpty, "\(outcome)")
         #expect(again.rows == 10)
@@ -134,10 +136,10 @@ struct TranscriptPersistenceTests {
         #expect(meta["speaker"] is NSNull)
         #expect((meta["words"] as? [[String: Any]])?.first?["word"] as? String == "segment")
         #expect(try await server.rows(job: "job-b").count == 3, "another job's rows are left alone")
-        // Ten rows at four per request: three inserts, after one delete, each time.
+        // Ten rows at four per request: three inserts each time, and one delete, for the run again.
         let methods: [String] = try await server.requests().compactMap { $0["method"] as? String }
         #expect(methods.filter { $0 == "POST" }.count == 7, "\(methods)")
-        #expect(methods.filter { $0 == "DELETE" }.count == 3)
+        #expect(methods.filter { $0 == "DELETE" }.count == 1)
         #expect(metrics.value("audio_worker_segment_rows_total") == 23)
         #expect(
             metrics.value("audio_worker_transcripts_persisted_total", ["target": "supabase", "outcome": "ok"]) == 3)
@@ -158,7 +160,7 @@ struct TranscriptPersistenceTests {
             finished)
 
         #expect(retried.rows == 2 && retried.failures.isEmpty, "\(retried)")
-        #expect(refused.rows == nil)
+        #expect(refused.rows == 0)
         #expect(refused.failures.count == 1 && refused.failures[0].contains("401"), "\(refused.failures)")
         #expect(
             metrics.value("audio_worker_transcripts_persisted_total", ["target": "supabase", "outcome": "failed"]) == 1)
@@ -177,7 +179,7 @@ struct TranscriptPersistenceTests {
         let outcome = try await Self.writer(server, timeout: .seconds(1)).record(
             TranscriptPersistence.Finished(
                 jobID: "job-d", bucket: "assets", key: "k", document: Self.document(segments: 1)))
-        #expect(outcome.rows == nil)
+        #expect(outcome.rows == 0)
         #expect(outcome.failures.first?.contains("no response within") == true, "\(outcome.failures)")
     }
 
@@ -186,11 +188,11 @@ struct TranscriptPersistenceTests {
         let server = try await PostgRESTStandIn.start()
         defer { server.stop() }
         let writer = try Self.writer(server, mediaAudio: true)
-        let forwarded = await writer.record(
+        let forwarded = try await writer.record(
             TranscriptPersistence.Finished(
                 jobID: "job-e", bucket: "assets", key: "yt/vid-7/raw.mp4", document: Self.document(segments: 3)))
         try await server.faults(forwardStatus: 500)
-        let fellBack = await writer.record(
+        let fellBack = try await writer.record(
             TranscriptPersistence.Finished(
                 jobID: "job-f", bucket: "assets", key: "yt/vid-9/raw.mp4", document: Self.document(segments: 2)))
 
@@ -259,11 +261,11 @@ struct TranscriptPersistenceTests {
         #expect(
             forwards.first?["video_id"] as? String == "vid-1"
                 && forwards.first?["key"] as? String == "inputs/speech.mp3")
-        #expect(try await rest.rows(job: forwarded["job_id"] as? String ?? "").isEmpty)
+        #expect(try await rest.rows(job: try #require(forwarded["job_id"] as? String)).isEmpty)
         #expect(written["forwarded"] as? Bool == false)
         let segments = written["segments"] as? [[String: Any]] ?? []
         #expect(!segments.isEmpty)
-        let rows = try await rest.rows(job: written["job_id"] as? String ?? "")
+        let rows = try await rest.rows(job: try #require(written["job_id"] as? String))
         #expect(rows.map { $0["ts_start"] as? Double } == segments.map { $0["start"] as? Double })
         #expect(
             rows.map { ($0["meta"] as? [String: Any])?["text"] as? String } == segments.map { $0["text"] as? String })

@@ -138,7 +138,7 @@ package struct JobExecutor: Sendable {
                 switch payload {
                 case .transcription(let spec):
                     let (outputs, result, document) = try await self.transcribe(
-                        spec, job: job.id, checkpoints: checkpoints, reporter: reporter)
+                        spec, job: job.id, attempt: job.attempts, checkpoints: checkpoints, reporter: reporter)
                     self.onTranscript?(job.id, document)
                     return (outputs, result)
                 case .synthesis(let spec):
@@ -161,7 +161,7 @@ package struct JobExecutor: Sendable {
     package static func checkpointKey(chunk index: Int) -> String { "chunk-\(index)" }
 
     private func transcribe(
-        _ spec: TranscriptionJobSpec, job id: String, checkpoints: [String: Data], reporter: Reporter
+        _ spec: TranscriptionJobSpec, job id: String, attempt: Int, checkpoints: [String: Data], reporter: Reporter
     ) async throws -> (outputs: [String], result: JSONValue, document: TranscriptDocument) {
         let formats = spec.formats.compactMap(TranscriptFormat.init(rawValue:))
         let store = try self.storage.bucket(spec.bucket ?? self.defaultBucket)
@@ -232,9 +232,11 @@ package struct JobExecutor: Sendable {
         // again, and its rows replace these.
         var persisted: TranscriptPersistence.Outcome? = nil
         if let persistence = self.persistence, spec.ephemeral != true {
-            persisted = await persistence.record(
+            persisted = try await persistence.record(
                 TranscriptPersistence.Finished(
-                    jobID: id, bucket: spec.bucket ?? self.defaultBucket, key: spec.input, document: document))
+                    jobID: id, resumed: attempt > 1 || !checkpoints.isEmpty, bucket: spec.bucket ?? self.defaultBucket,
+                    key: spec.input,
+                    document: document))
         }
         reporter.progress(JobProgress(done: outcome.chunks.count, total: outcome.chunks.count), nil)
         var summary = try JSONValue(encoding: document)

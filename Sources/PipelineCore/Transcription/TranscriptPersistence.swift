@@ -40,7 +40,8 @@ package struct TranscriptPersistence: Sendable {
         /// - Throws: ``ConfigError`` for a URL that is not http(s), a Supabase URL without a key, or a bad timeout.
         package static func from(environment: [String: String]) throws(ConfigError) -> Settings? {
             func value(_ name: String) -> String? {
-                guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+                guard let text = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty
+                else {
                     return nil
                 }
                 return text
@@ -54,19 +55,21 @@ package struct TranscriptPersistence: Sendable {
                 return url
             }
             var settings = Settings()
-            if let text = value("SUPABASE_REST_URL") ?? value("SUPA_REST_URL") {
-                settings.restURL = try url(
-                    value("SUPABASE_REST_URL") == nil ? "SUPA_REST_URL" : "SUPABASE_REST_URL", text)
-            } else if let text = value("SUPABASE_URL") {
-                settings.restURL = try url("SUPABASE_URL", text).appendingPathComponent("rest").appendingPathComponent(
-                    "v1")
+            let restName = ["SUPABASE_REST_URL", "SUPA_REST_URL", "SUPABASE_URL"].first { value($0) != nil }
+            if let restName, let text = value(restName) {
+                var rest = try url(restName, text)
+                // Supabase's base gets PostgREST's path, unless it already ends with it.
+                if restName == "SUPABASE_URL", !rest.path.hasSuffix("/rest/v1") {
+                    rest = rest.appendingPathComponent("rest").appendingPathComponent("v1")
+                }
+                settings.restURL = rest
             }
             let keyNames = ["SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SERVICE_KEY", "SUPABASE_KEY", "SUPABASE_ANON_KEY"]
             settings.key = keyNames.lazy.compactMap(value).first.map(Secret.init)
-            if settings.restURL != nil, settings.key == nil {
+            if let restName, settings.key == nil {
                 throw ConfigError(
                     file: "environment",
-                    message: "SUPABASE_URL is set but no key is (SUPABASE_SERVICE_ROLE_KEY or SUPABASE_KEY)")
+                    message: "\(restName) is set but no key is (SUPABASE_SERVICE_ROLE_KEY or SUPABASE_KEY)")
             }
             if let text = value("MEDIA_AUDIO_URL") {
                 settings.mediaAudioURL = try url("MEDIA_AUDIO_URL", text)
@@ -85,6 +88,9 @@ package struct TranscriptPersistence: Sendable {
     package struct Finished: Sendable {
         /// The job.
         package var jobID: String
+        /// Whether an earlier run of the job may have written rows (a later attempt, or a run resuming from
+        /// checkpoints after a crash or a release): they are replaced.
+        package var resumed: Bool
         /// The input's bucket.
         package var bucket: String
         /// The input's key.
@@ -93,8 +99,9 @@ package struct TranscriptPersistence: Sendable {
         package var document: TranscriptDocument
 
         /// Creates one.
-        package init(jobID: String, bucket: String, key: String, document: TranscriptDocument) {
+        package init(jobID: String, resumed: Bool = false, bucket: String, key: String, document: TranscriptDocument) {
             self.jobID = jobID
+            self.resumed = resumed
             self.bucket = bucket
             self.key = key
             self.document = document
@@ -105,7 +112,8 @@ package struct TranscriptPersistence: Sendable {
     package struct Outcome: Sendable, Equatable {
         /// Whether media-audio took it; nil when `MEDIA_AUDIO_URL` is unset (ffmpeg-whisper's `forwarded`).
         package var forwarded: Bool?
-        /// Segment rows inserted; nil when none were to be (forwarded, or no Supabase).
+        /// Segment rows inserted (fewer than the segments when a request failed); nil when none were to be
+        /// (forwarded, or no Supabase).
         package var rows: Int?
         /// What failed, one line each.
         package var failures: [String] = []
@@ -129,25 +137,30 @@ package struct TranscriptPersistence: Sendable {
         self.retryDelay = retryDelay
     }
 
-    /// Forwards `finished` to media-audio, or writes its segment rows; never throws.
-    package func record(_ finished: Finished) async -> Outcome {
+    /// Forwards `finished` to media-audio, or writes its segment rows.
+    ///
+    /// - Throws: only `CancellationError`, when the job is cancelled meanwhile; every other failure is in the outcome.
+    package func record(_ finished: Finished) async throws -> Outcome {
         var outcome = Outcome()
         if let url = self.settings.mediaAudioURL {
             do {
+                // One try, as ffmpeg-whisper sends it: a media-audio still working on a timed-out request would
+                // store the transcript twice.
                 try await self.send(
                     .post, url, body: try JSONOutput.encode(Self.forward(finished)),
-                    timeout: self.settings.mediaAudioTimeout,
-                    extraHeaders: [:])
+                    timeout: self.settings.mediaAudioTimeout, extraHeaders: [:], tries: 1)
                 outcome.forwarded = true
                 self.count("media_audio", "ok")
                 return outcome
+            } catch is CancellationError {
+                throw CancellationError()
             } catch {
                 outcome.forwarded = false
                 outcome.failures.append("media-audio forward: \(error)")
                 self.count("media_audio", "failed")
                 self.logger.warning(
                     "transcript not forwarded to media-audio; writing segments instead",
-                    ["job_id": .string(finished.jobID), "error": .string("\(error)")])
+                    ["job": .string(finished.jobID), "error": .string("\(error)")])
             }
         }
         guard let base = self.settings.restURL, let key = self.settings.key else { return outcome }
@@ -155,50 +168,73 @@ package struct TranscriptPersistence: Sendable {
         let headers = [
             "apikey": key.reveal(), "Authorization": "Bearer \(key.reveal())", "Prefer": "return=minimal",
         ]
-        do {
-            try await self.send(
-                .delete, try Self.filtered(table, jobID: finished.jobID), body: nil, timeout: self.settings.timeout,
-                extraHeaders: headers)
-            let rows = Self.rows(finished)
-            var start = rows.startIndex
-            while start < rows.endIndex {
-                let end = min(start + max(self.settings.rowsPerRequest, 1), rows.endIndex)
+        func described(_ error: any Error) -> String {
+            let text = "\(error)"
+            return key.reveal().isEmpty ? text : text.replacingOccurrences(of: key.reveal(), with: "[redacted]")
+        }
+        // A run that follows one which may have written rows and then crashed: those rows go first. A delete that
+        // fails does not stop the rows (ffmpeg-whisper deletes nothing), but is said.
+        if finished.resumed {
+            do {
                 try await self.send(
-                    .post, table, body: try JSONOutput.encode(JSONValue.array(Array(rows[start..<end]))),
+                    .delete, try Self.filtered(table, jobID: finished.jobID), body: nil,
                     timeout: self.settings.timeout, extraHeaders: headers)
-                start = end
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                outcome.failures.append("supabase: an earlier attempt's rows may remain: \(described(error))")
+                self.logger.warning(
+                    "an earlier attempt's segment rows not deleted",
+                    ["job": .string(finished.jobID), "error": .string(described(error))])
             }
-            outcome.rows = rows.count
+        }
+        let rows = Self.rows(finished)
+        var written = 0
+        do {
+            while written < rows.count {
+                let end = min(written + max(self.settings.rowsPerRequest, 1), rows.count)
+                try await self.send(
+                    .post, table, body: try JSONOutput.encode(JSONValue.array(Array(rows[written..<end]))),
+                    timeout: self.settings.timeout, extraHeaders: headers)
+                written = end
+            }
             self.count("supabase", "ok")
-            self.metrics.increment(
-                "audio_worker_segment_rows_total", by: Double(rows.count),
-                help: "Segment rows written to Supabase's segments table.")
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
-            outcome.failures.append("supabase segments: \(error)")
+            outcome.failures.append("supabase segments: \(written) of \(rows.count) rows written: \(described(error))")
             self.count("supabase", "failed")
             self.logger.warning(
-                "segments not written to Supabase", ["job_id": .string(finished.jobID), "error": .string("\(error)")])
+                "segments not written to Supabase",
+                [
+                    "job": .string(finished.jobID), "rows": .number(Double(rows.count)),
+                    "written": .number(Double(written)), "error": .string(described(error)),
+                ])
         }
+        outcome.rows = written
+        self.metrics.increment(
+            "audio_worker_segment_rows_total", by: Double(written),
+            help: "Segment rows written to Supabase's segments table.")
         return outcome
     }
 
-    /// One request, tried while its failure is transient.
+    /// One request, tried up to `tries` times while its failure is transient.
     private func send(
-        _ method: HTTPMethod, _ url: URL, body: Data?, timeout: Duration, extraHeaders: [String: String]
+        _ method: HTTPMethod, _ url: URL, body: Data?, timeout: Duration, extraHeaders: [String: String],
+        tries: Int? = nil
     ) async throws {
         var headers = extraHeaders
         if body != nil { headers["Content-Type"] = "application/json" }
         let request = HTTPRequest(
             method: method, url: url, headers: headers, body: body.map(HTTPRequestBody.data) ?? .empty,
             timeout: timeout, maxResponseBytes: 64 << 10)
+        let tries = tries ?? self.settings.attempts
         var delay = self.retryDelay
         for attempt in 1... {
             do {
                 _ = try await self.client.sendToProvider(request)
                 return
-            } catch let failure as ProviderFailure
-                where failure.disposition == .retry && attempt < self.settings.attempts
-            {
+            } catch let failure as ProviderFailure where failure.disposition == .retry && attempt < tries {
                 try await sleepCancellably(for: failure.retryAfter.map { min($0, .seconds(10)) } ?? delay)
                 delay *= 2
             }
@@ -213,8 +249,8 @@ package struct TranscriptPersistence: Sendable {
 
     /// `table?meta->>job_id=eq.<id>`: the rows an earlier attempt of the job wrote.
     static func filtered(_ table: URL, jobID: String) throws -> URL {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-_.~")
+        let allowed = CharacterSet(
+            charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
         guard let id = jobID.addingPercentEncoding(withAllowedCharacters: allowed),
             let url = URL(string: table.absoluteString + "?meta-%3E%3Ejob_id=eq." + id)
         else { throw HTTPClientError.invalidRequest("job id cannot be put in a URL") }

@@ -246,20 +246,29 @@ package struct TranscriptionPipeline: Sendable {
             let result = try await self.transcriber.transcribe(request)
             var transcript = result.transcript
             var attempts = result.attempts
-            if let tail = TruncatedTail.start(of: transcript, in: chunk) {
-                // Whisper stopped before the speech did: the tail once more. A failure keeps what the chunk has.
-                let first = max(Int(((tail - TruncatedTail.leadSeconds) * Double(chunk.sampleRate)).rounded(.down)), 0)
-                if first < chunk.samples.count,
-                    let again = try? await self.transcriber.transcribe(
-                        TranscriptionRequest(
-                            samples: Array(chunk.samples[first...]), sampleRate: chunk.sampleRate,
-                            language: language ?? transcript.language, prompt: prompt))
-                {
-                    attempts += again.attempts
-                    if again.transcript.segments.contains(where: { SilenceHallucinations.hasWords($0.text) }) {
-                        transcript = TruncatedTail.splice(
-                            transcript, from: tail, with: again.transcript,
-                            offset: Double(first) / Double(chunk.sampleRate))
+            if let tail = TruncatedTail.find(in: transcript, of: chunk) {
+                // Whisper stopped before the speech did: the tail once more. A failure keeps what the chunk has; a
+                // cancellation stops the chunk, which must not be checkpointed without its tail.
+                let first = max(
+                    Int(((tail.start - TruncatedTail.leadSeconds) * Double(chunk.sampleRate)).rounded(.down)), 0)
+                if first < chunk.samples.count {
+                    var again: TranscriptionResult? = nil
+                    do {
+                        again = try await self.transcriber.transcribe(
+                            TranscriptionRequest(
+                                samples: Array(chunk.samples[first...]), sampleRate: chunk.sampleRate,
+                                language: language ?? transcript.language, prompt: prompt))
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {}
+                    try Task.checkCancellation()
+                    if let again {
+                        attempts += again.attempts
+                        if again.transcript.segments.contains(where: { SilenceHallucinations.hasWords($0.text) }) {
+                            transcript = TruncatedTail.splice(
+                                transcript, tail, with: again.transcript,
+                                offset: Double(first) / Double(chunk.sampleRate))
+                        }
                     }
                 }
             }

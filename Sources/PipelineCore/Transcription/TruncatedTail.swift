@@ -7,8 +7,9 @@ import Foundation
 /// pipeline sends the tail once more itself and puts what comes back in place of what was missed.
 ///
 /// The chunker's voice activity tells: a last word is stretched when its span holds more speech than one word does
-/// (``stretchedSpeechSeconds``; a word drawn over the silence after it holds little) and it ends near the chunk's
-/// end; speech was missed when more than ``missedSpeechSeconds`` of it follow the last word.
+/// (``stretchedSpeechSeconds``; a word drawn over the silence after it holds little), it lasts more than three times
+/// the chunk's typical word, and it ends near the chunk's end; speech was missed when more than
+/// ``missedSpeechSeconds`` of it follow the last word.
 package enum TruncatedTail {
     /// Speech within one word's span past which it is not one word.
     static let stretchedSpeechSeconds = 1.0
@@ -20,9 +21,24 @@ package enum TruncatedTail {
     /// Audio before the tail that is sent with it, so its first sound is not clipped.
     package static let leadSeconds = 0.15
 
-    /// Where the tail to send again starts, in seconds from the chunk's start: the start of a stretched last word, or
-    /// the end of the last word when speech follows it; nil when the transcript ends as the speech does.
-    package static func start(of transcript: Transcript, in chunk: AudioChunk) -> Double? {
+    /// A tail to send again.
+    package struct Tail: Sendable, Equatable {
+        /// Where it starts, in seconds from the chunk's start.
+        package var start: Double
+        /// Whether the transcript's last word is the stretched one, replaced by what the tail brings; otherwise
+        /// the tail follows the last word.
+        package var replacesLastWord: Bool
+
+        /// Creates one.
+        package init(start: Double, replacesLastWord: Bool) {
+            self.start = start
+            self.replacesLastWord = replacesLastWord
+        }
+    }
+
+    /// The tail to send again: from the start of a stretched last word, or from the end of the last word when
+    /// speech follows it; nil when the transcript ends as the speech does.
+    package static func find(in transcript: Transcript, of chunk: AudioChunk) -> Tail? {
         let rate = Double(chunk.sampleRate)
         let chunkSeconds = Double(chunk.samples.count) / rate
         func speech(from start: Double, to end: Double) -> Double {
@@ -32,77 +48,87 @@ package enum TruncatedTail {
         }
         // Without word times (providers that give segments only), segment ends are too coarse to judge by.
         guard let word = self.lastWord(of: transcript) else { return nil }
-        if word.end >= chunkSeconds - self.nearEndSeconds,
+        // Stretched against the chunk's own words, too: a provider whose every word is long has not stretched one.
+        let durations = (transcript.segments.flatMap { $0.words ?? [] } + transcript.words).map { $0.end - $0.start }
+            .sorted()
+        let typical = durations.isEmpty ? 0 : durations[durations.count / 2]
+        if word.end >= chunkSeconds - self.nearEndSeconds, word.end - word.start > 3 * typical,
             speech(from: word.start, to: word.end) >= self.stretchedSpeechSeconds
         {
-            return word.start
+            return Tail(start: word.start, replacesLastWord: true)
         }
-        return speech(from: word.end, to: chunkSeconds) >= self.missedSpeechSeconds ? word.end : nil
+        guard speech(from: word.end, to: chunkSeconds) >= self.missedSpeechSeconds else { return nil }
+        return Tail(start: word.end, replacesLastWord: false)
     }
 
-    /// `transcript` with everything from `start` (the stretched word) replaced by `tail`, whose times count from
-    /// `offset` seconds into the chunk.
-    package static func splice(_ transcript: Transcript, from start: Double, with tail: Transcript, offset: Double)
+    /// `transcript` with `again` (what the tail brought, its times counting from `offset` seconds into the chunk) in
+    /// place of the stretched last word, or after the last word.
+    package static func splice(_ transcript: Transcript, _ tail: Tail, with again: Transcript, offset: Double)
         -> Transcript
     {
         var segments = transcript.segments
-        if var last = segments.popLast() {
-            let cut = (last.words ?? []).filter { $0.start >= start - 0.001 }
-            last.words = last.words?.filter { $0.start < start - 0.001 }
-            for word in cut.reversed() {
-                let spoken = word.word.trimmingCharacters(in: .whitespaces)
-                if !spoken.isEmpty, let range = last.text.range(of: spoken, options: .backwards) {
-                    last.text = String(last.text[..<range.lowerBound])
-                }
+        var words = transcript.words
+        if tail.replacesLastWord, let stretched = self.lastWord(of: transcript), var last = segments.popLast() {
+            if last.words?.last == stretched {
+                last.words?.removeLast()
             }
-            if cut.isEmpty, let loose = transcript.words.last, loose.start >= start - 0.001 {
-                // Words only at the top level: cut the same word from the segment's text.
-                let spoken = loose.word.trimmingCharacters(in: .whitespaces)
-                if !spoken.isEmpty, let range = last.text.range(of: spoken, options: .backwards) {
-                    last.text = String(last.text[..<range.lowerBound])
-                }
+            if words.last == stretched {
+                words.removeLast()
             }
-            last.text = last.text.trimmingCharacters(in: .whitespaces)
-            last.end = min(last.end, last.words?.last?.end ?? start)
+            last.text = Self.droppingLastToken(of: last.text, ifItIs: stretched.word)
+            last.end = min(last.end, last.words?.last?.end ?? stretched.start)
             if !last.text.isEmpty {
                 segments.append(last)
             }
         }
-        // The tail's audio starts a little before the stretched word, so its first word may be the last one kept
-        // ("…started and" + "and the rain…"): heard twice, written once.
-        var tail = tail
-        let kept = segments.last?.words?.last?.word ?? transcript.words.last { $0.start < start - 0.001 }?.word
-        if let kept, Self.sameWord(kept, Self.firstWord(of: tail) ?? ""), var first = tail.segments.first {
-            let spoken = (first.words?.first?.word ?? kept).trimmingCharacters(in: .whitespaces)
-            var text = Substring(first.text.trimmingCharacters(in: .whitespaces))
-            if text.lowercased().hasPrefix(spoken.lowercased()) {
-                text = text.dropFirst(spoken.count)
-            }
-            first.text = " " + text.trimmingCharacters(in: .whitespaces)
-            if let dropped = first.words?.first {
+        // The tail's audio starts a little before it, so its first word may be the last one kept ("…started and" +
+        // "and the rain…"): heard twice, written once.
+        var again = again
+        let kept = segments.last?.words?.last?.word ?? words.last?.word
+        if let kept, let heard = Self.firstWord(of: again), Self.sameWord(kept, heard), var first = again.segments.first
+        {
+            first.text = " " + Self.droppingFirstToken(of: first.text, ifItIs: heard)
+            if let dropped = first.words?.first, Self.sameWord(dropped.word, heard) {
                 first.words?.removeFirst()
-                tail.words.removeAll { $0.start == dropped.start && $0.word == dropped.word }
-            } else if !tail.words.isEmpty {
-                tail.words.removeFirst()
+                again.words.removeAll { $0 == dropped }
+            } else if let dropped = again.words.first, Self.sameWord(dropped.word, heard) {
+                again.words.removeFirst()
             }
-            tail.segments[0] = first
+            again.segments[0] = first
         }
         func shift(_ word: TranscriptWord) -> TranscriptWord {
             TranscriptWord(
                 word: word.word, start: word.start + offset, end: word.end + offset, probability: word.probability)
         }
-        for var segment in tail.segments {
+        for var segment in again.segments where !segment.text.trimmingCharacters(in: .whitespaces).isEmpty {
             segment.id = segments.count
             segment.start += offset
             segment.end += offset
             segment.words = segment.words?.map(shift)
             segments.append(segment)
         }
-        let words = transcript.words.filter { $0.start < start - 0.001 } + tail.words.map(shift)
+        words += again.words.map(shift)
         let text = segments.map { $0.text.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             .joined(separator: " ")
         return Transcript(
             text: text, language: transcript.language, duration: transcript.duration, segments: segments, words: words)
+    }
+
+    /// `text` without its last whitespace-separated token when that token is `word` (case and punctuation aside);
+    /// `text` trimmed otherwise.
+    static func droppingLastToken(of text: String, ifItIs word: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let start = trimmed.lastIndex(where: \.isWhitespace).map { trimmed.index(after: $0) } ?? trimmed.startIndex
+        guard self.sameWord(String(trimmed[start...]), word) else { return trimmed }
+        return trimmed[..<start].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// `text` without its first whitespace-separated token when that token is `word`; `text` trimmed otherwise.
+    static func droppingFirstToken(of text: String, ifItIs word: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let end = trimmed.firstIndex(where: \.isWhitespace) ?? trimmed.endIndex
+        guard self.sameWord(String(trimmed[..<end]), word) else { return trimmed }
+        return trimmed[end...].trimmingCharacters(in: .whitespaces)
     }
 
     /// The first word of `transcript`'s first segment (its words, or its text).

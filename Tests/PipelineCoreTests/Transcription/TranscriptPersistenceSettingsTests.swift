@@ -29,6 +29,16 @@ struct TranscriptPersistenceSettingsTests {
     }
 
     @Test
+    func aBaseThatAlreadyEndsInTheRESTPathAndALineEndFromAnEnvFileAreTakenAsMeant() throws {
+        let settings = try #require(
+            try Settings.from(environment: [
+                "SUPABASE_URL": "http://supabase:8000/rest/v1\r\n", "SUPABASE_SERVICE_ROLE_KEY": "service\r\n",
+            ]))
+        #expect(settings.restURL?.absoluteString == "http://supabase:8000/rest/v1")
+        #expect(settings.key?.reveal() == "service")
+    }
+
+    @Test
     func mediaAudioAloneForwardsWithItsTimeout() throws {
         let settings = try #require(
             try Settings.from(environment: [
@@ -43,6 +53,7 @@ struct TranscriptPersistenceSettingsTests {
         (["SUPABASE_URL": "http://supabase:8000"], "no key"),
         (["SUPABASE_URL": "ftp://supabase", "SUPABASE_KEY": "k"], "SUPABASE_URL is not an http(s) URL"),
         (["SUPABASE_REST_URL": "postgrest:3000", "SUPABASE_KEY": "k"], "SUPABASE_REST_URL is not an http(s) URL"),
+        (["SUPA_REST_URL": "http://postgrest:3000"], "SUPA_REST_URL is set but no key is"),
         (["MEDIA_AUDIO_URL": "http://"], "MEDIA_AUDIO_URL is not an http(s) URL"),
         (["MEDIA_AUDIO_URL": "http://m:8082", "MEDIA_AUDIO_TIMEOUT": "soon"], "MEDIA_AUDIO_TIMEOUT"),
         (["MEDIA_AUDIO_URL": "http://m:8082", "MEDIA_AUDIO_TIMEOUT": "-1"], "MEDIA_AUDIO_TIMEOUT"),

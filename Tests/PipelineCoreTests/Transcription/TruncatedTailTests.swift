@@ -35,30 +35,32 @@ struct TruncatedTailTests {
     func aLastWordHoldingSecondsOfSpeechToTheChunksEndIsStretched() {
         let transcript = Self.cutOff(start: 10, lastEnd: 12.9)
         // The speech goes on to 12.6: the last "the" (11.5–12.9) holds 1.1 s of it.
-        let start = TruncatedTail.start(of: transcript, in: Self.chunk(seconds: 13, speech: [0.4...3.1, 9.9...12.6]))
-        #expect(start == 11.5)
+        let start = TruncatedTail.find(in: transcript, of: Self.chunk(seconds: 13, speech: [0.4...3.1, 9.9...12.6]))
+        #expect(start == TruncatedTail.Tail(start: 11.5, replacesLastWord: true))
     }
 
     @Test
     func aLastWordDrawnOverSilenceOrEndingEarlyIsNot() {
         // Drawn over the silence after it: the speech ends at 11.9.
         let overSilence = Self.cutOff(start: 10, lastEnd: 12.9)
-        #expect(TruncatedTail.start(of: overSilence, in: Self.chunk(seconds: 13, speech: [9.9...11.9])) == nil)
+        #expect(TruncatedTail.find(in: overSilence, of: Self.chunk(seconds: 13, speech: [9.9...11.9])) == nil)
         // Long, but far from the chunk's end, and the speech ends soon after it: nothing missed.
         let early = Self.cutOff(start: 10, lastEnd: 13)
-        #expect(TruncatedTail.start(of: early, in: Self.chunk(seconds: 25, speech: [9.9...13.8])) == nil)
+        #expect(TruncatedTail.find(in: early, of: Self.chunk(seconds: 25, speech: [9.9...13.8])) == nil)
         // No words at all: nothing to judge.
         let plain = Transcript(text: "hello", segments: [TranscriptSegment(id: 0, start: 0, end: 12.9, text: "hello")])
-        #expect(TruncatedTail.start(of: plain, in: Self.chunk(seconds: 13, speech: [0...12.9])) == nil)
+        #expect(TruncatedTail.find(in: plain, of: Self.chunk(seconds: 13, speech: [0...12.9])) == nil)
     }
 
     @Test
     func speechLongAfterTheLastWordWasMissed() {
         // Whisper ended its window at 13 s; the speech goes on to 24 s.
         let stopped = Self.cutOff(start: 10, lastEnd: 13)
-        #expect(TruncatedTail.start(of: stopped, in: Self.chunk(seconds: 25, speech: [9.9...24])) == 13)
+        #expect(
+            TruncatedTail.find(in: stopped, of: Self.chunk(seconds: 25, speech: [9.9...24]))
+                == TruncatedTail.Tail(start: 13, replacesLastWord: false))
         // Half a second of speech after it is the voice activity's slack, not missed words.
-        #expect(TruncatedTail.start(of: stopped, in: Self.chunk(seconds: 25, speech: [9.9...13.5, 20...20.6])) == nil)
+        #expect(TruncatedTail.find(in: stopped, of: Self.chunk(seconds: 25, speech: [9.9...13.5, 20...20.6])) == nil)
     }
 
     @Test
@@ -75,7 +77,8 @@ struct TruncatedTailTests {
                     ])
             ])
 
-        let spliced = TruncatedTail.splice(transcript, from: 11.5, with: tail, offset: 11.35)
+        let spliced = TruncatedTail.splice(
+            transcript, TruncatedTail.Tail(start: 11.5, replacesLastWord: true), with: tail, offset: 11.35)
 
         #expect(
             spliced.segments.map(\.text) == [
@@ -109,13 +112,42 @@ struct TruncatedTailTests {
                     ])
             ])
 
-        let spliced = TruncatedTail.splice(transcript, from: 11.5, with: tail, offset: 11.35)
+        let spliced = TruncatedTail.splice(
+            transcript, TruncatedTail.Tail(start: 11.5, replacesLastWord: true), with: tail, offset: 11.35)
 
         #expect(
             spliced.text
                 == "At first there was only a light rain. then the thunder started and the rain turned into a heavy storm."
         )
         #expect(spliced.segments.last?.words?.map(\.word) == ["the", "storm."])
+    }
+
+    /// Speech after the last word: the tail follows it and nothing is cut, even a last word of no length; words
+    /// only at the top level (OpenAI's shape) are carried the same way.
+    @Test
+    func aTailAfterTheLastWordKeepsEveryWordAndTopLevelWordsFollow() {
+        let transcript = Transcript(
+            text: "bright and clear again.",
+            segments: [TranscriptSegment(id: 0, start: 10, end: 13, text: " bright and clear again.")],
+            words: [
+                TranscriptWord(word: "bright", start: 10, end: 10.5), TranscriptWord(word: "clear", start: 11, end: 12),
+                TranscriptWord(word: "again.", start: 13, end: 13),
+            ])
+        let again = Transcript(
+            text: "Again. The captain smiled.",
+            segments: [TranscriptSegment(id: 0, start: 0, end: 1.4, text: " Again. The captain smiled.")],
+            words: [
+                TranscriptWord(word: "Again.", start: 0, end: 0.1), TranscriptWord(word: "The", start: 0.3, end: 0.5),
+                TranscriptWord(word: "smiled.", start: 1, end: 1.4),
+            ])
+
+        let spliced = TruncatedTail.splice(
+            transcript, TruncatedTail.Tail(start: 13, replacesLastWord: false), with: again, offset: 12.85)
+
+        #expect(spliced.text == "bright and clear again. The captain smiled.")
+        #expect(spliced.words.map(\.word) == ["bright", "clear", "again.", "The", "smiled."])
+        #expect(spliced.segments.map(\.id) == [0, 1])
+        #expect(abs((spliced.words.last?.end ?? 0) - 14.25) < 1e-9)
     }
 
     /// The pipeline sends a stretched tail once more, from just before the stretched word, and keeps its words.
