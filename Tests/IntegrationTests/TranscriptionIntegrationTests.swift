@@ -47,9 +47,10 @@ struct TranscriptionIntegrationTests {
             zip(document.chunks, document.chunks.dropFirst()).allSatisfy { $0.end == $1.start },
             "cut at silences, no overlap")
         let words = document.text.lowercased()
-        // Words tiny.en does not mishear ("quick" sometimes comes back as "Quiq" in a chunk of its own, and on one CI
-        // run "speech recognition" as "comforting admission").
-        for word in ["journey", "lazy", "single", "text"] {
+        // Words tiny.en does not mishear ("quick" sometimes comes back as "Quiq" in a chunk of its own, on one CI run
+        // "speech recognition" as "comforting admission", and on a loaded one "lazy" as "Lacy": CTranslate2's
+        // threads do not always add in the same order).
+        for word in ["journey", "fox", "single", "text"] {
             #expect(
                 words.components(separatedBy: word).count - 1 >= 3,
                 "'\(word)' heard in most of the four copies: \(document.text) \(document.warnings)")
