@@ -244,34 +244,8 @@ package struct TranscriptionPipeline: Sendable {
             samples: chunk.samples, sampleRate: chunk.sampleRate, language: language, prompt: prompt)
         do {
             let result = try await self.transcriber.transcribe(request)
-            var transcript = result.transcript
-            var attempts = result.attempts
-            if let tail = TruncatedTail.find(in: transcript, of: chunk) {
-                // Whisper stopped before the speech did: the tail once more. A failure keeps what the chunk has; a
-                // cancellation stops the chunk, which must not be checkpointed without its tail.
-                let first = max(
-                    Int(((tail.start - TruncatedTail.leadSeconds) * Double(chunk.sampleRate)).rounded(.down)), 0)
-                if first < chunk.samples.count {
-                    var again: TranscriptionResult? = nil
-                    do {
-                        again = try await self.transcriber.transcribe(
-                            TranscriptionRequest(
-                                samples: Array(chunk.samples[first...]), sampleRate: chunk.sampleRate,
-                                language: language ?? transcript.language, prompt: prompt))
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {}
-                    try Task.checkCancellation()
-                    if let again {
-                        attempts += again.attempts
-                        if again.transcript.segments.contains(where: { SilenceHallucinations.hasWords($0.text) }) {
-                            transcript = TruncatedTail.splice(
-                                transcript, tail, with: again.transcript,
-                                offset: Double(first) / Double(chunk.sampleRate))
-                        }
-                    }
-                }
-            }
+            let (transcript, attempts) = try await self.recoveringTail(
+                of: result, chunk: chunk, language: language, prompt: prompt)
             let latency = Int(((self.clock.now - start).seconds * 1000).rounded())
             return ChunkResult(
                 chunk: chunk, transcript: transcript, servedBy: result.servedBy, attempts: attempts,
@@ -280,6 +254,37 @@ package struct TranscriptionPipeline: Sendable {
             throw TranscriptionError.chunkFailed(
                 index: chunk.index, start: chunk.startSeconds, end: chunk.endSeconds, cause: error)
         }
+    }
+
+    /// `result`, with the tail Whisper missed (``TruncatedTail``) sent once more and spliced in; as it is when none
+    /// was missed, or when the second request fails. A cancellation is thrown: the chunk must not be checkpointed
+    /// without its tail.
+    private func recoveringTail(
+        of result: TranscriptionResult, chunk: AudioChunk, language: String?, prompt: String?
+    ) async throws -> (Transcript, [GatewayAttempt]) {
+        let transcript = result.transcript
+        guard let tail = TruncatedTail.find(in: transcript, of: chunk) else { return (transcript, result.attempts) }
+        let first = max(Int(((tail.start - TruncatedTail.leadSeconds) * Double(chunk.sampleRate)).rounded(.down)), 0)
+        guard first < chunk.samples.count else { return (transcript, result.attempts) }
+        let again: TranscriptionResult
+        do {
+            again = try await self.transcriber.transcribe(
+                TranscriptionRequest(
+                    samples: Array(chunk.samples[first...]), sampleRate: chunk.sampleRate,
+                    language: language ?? transcript.language, prompt: prompt))
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            try Task.checkCancellation()
+            return (transcript, result.attempts)
+        }
+        try Task.checkCancellation()
+        guard again.transcript.segments.contains(where: { SilenceHallucinations.hasWords($0.text) }) else {
+            return (transcript, result.attempts + again.attempts)
+        }
+        let spliced = TruncatedTail.splice(
+            transcript, tail, with: again.transcript, offset: Double(first) / Double(chunk.sampleRate))
+        return (spliced, result.attempts + again.attempts)
     }
 
     /// Chunks so far plus the remaining duration over a typical chunk (85 % of the window).
