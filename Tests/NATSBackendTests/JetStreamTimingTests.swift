@@ -42,19 +42,19 @@ struct JetStreamTimingTests {
     @Test
     func heartbeatsKeepTheLeaseAndRecordProgress() async throws {
         try await withNATSServer { server in
-            // A visibility well above the heartbeat interval, so a heartbeat delayed by a busy machine (the whole
-            // suite runs at once) still lands in time.
-            let worker = try await server.openQueue(visibility: .seconds(4))
-            let other = try await server.openQueue(visibility: .seconds(4))
+            // A visibility well above the heartbeat interval, so a heartbeat delayed by a busy machine still lands in
+            // time: the whole suite runs at once, and on CI one round of poll and heartbeat took over 4 s.
+            let worker = try await server.openQueue(visibility: .seconds(8))
+            let other = try await server.openQueue(visibility: .seconds(8))
             let job = try await worker.enqueue(transcription("one")).job
             let lease = try #require(try await worker.lease(owner: "worker-a", wait: .seconds(5)))
-            // Five seconds in all, past the visibility, heartbeating between the other worker's polls.
-            for done in 1...10 {
+            // Ten seconds in all, past the visibility, heartbeating between the other worker's polls.
+            for done in 1...20 {
                 #expect(try await other.lease(owner: "worker-b", wait: .milliseconds(500)) == nil)
-                #expect(try await worker.heartbeat(lease, progress: JobProgress(done: done, total: 10)) == false)
+                #expect(try await worker.heartbeat(lease, progress: JobProgress(done: done, total: 20)) == false)
             }
-            #expect(try await other.job(id: job.id)?.progress == JobProgress(done: 10, total: 10))
-            try await worker.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 10)))
+            #expect(try await other.job(id: job.id)?.progress == JobProgress(done: 20, total: 20))
+            try await worker.settle(lease, .succeeded(outputs: [], result: nil, progress: JobProgress(done: 20)))
             #expect(try await other.job(id: job.id)?.attempts == 1)
         }
     }
