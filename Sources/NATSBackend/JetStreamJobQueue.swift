@@ -22,6 +22,7 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     /// Turns producers' own messages into jobs; without it they are dead letters.
     let intake: JobIntake?
     let now: @Sendable () -> Date
+    /// The first pull subscription on the work consumer, made at open.
     let work: NATSSubscription
     /// The server's max-deliveries advisories as they are sent: a doorbell for ``storedAdvisories``.
     let advisories: NATSSubscription
@@ -29,8 +30,11 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     let storedAdvisories: NATSSubscription
     /// When the stored advisories were last read; nil before the first look.
     let advisorySweep = Mutex<ContinuousClock.Instant?>(nil)
-    // One fetch at a time on the one subscription.
-    private let fetching = Mutex(())
+    // Pull subscriptions on the work consumer that no fetch is using. nats.c runs one fetch at a time on a
+    // subscription, so each lease takes one of these (or makes another) and concurrent leases fetch side by side,
+    // as separate workers do; at most one per thread of `pool`.
+    private let idleFetchers: Mutex<[NATSSubscription]>
+    private let fetchersMade = Atomic<Int>(1)
     // One reader at a time of the stored advisories.
     let sweeping = Mutex(())
     // The messages behind the leases this process holds, by lease token; each is acknowledged through its entry.
@@ -73,6 +77,7 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         self.bucket = try NATSBucket(connection: connection, name: settings.bucket, replicas: settings.replicas)
         self.work = try NATSSubscription.pull(
             connection: connection, stream: settings.stream, consumer: settings.consumer)
+        self.idleFetchers = Mutex([self.work])
         self.connection = connection
         self.settings = settings
         self.visibility = visibility
@@ -143,7 +148,7 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         return try await self.blocking { flag in
             try self.stopOverDelivered(flag: flag)
             while true {
-                let message = try self.fetching.withLock { _ in try self.work.fetch(until: deadline, flag: flag) }
+                let message = try self.fetch(until: deadline, flag: flag)
                 guard let message else {
                     try self.stopOverDelivered(flag: flag)
                     return nil
@@ -153,6 +158,24 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
                 }
             }
         }
+    }
+
+    /// How many pull subscriptions on the work consumer this queue has made.
+    var fetchSubscriptions: Int { self.fetchersMade.load(ordering: .relaxed) }
+
+    /// One message from the work consumer, on a subscription no other fetch is using; nil when none came by
+    /// `deadline`.
+    private func fetch(until deadline: ContinuousClock.Instant, flag: CancellationFlag) throws -> NATSHandle? {
+        let subscription: NATSSubscription
+        if let idle = self.idleFetchers.withLock({ $0.popLast() }) {
+            subscription = idle
+        } else {
+            subscription = try NATSSubscription.pull(
+                connection: self.connection, stream: self.settings.stream, consumer: self.settings.consumer)
+            self.fetchersMade.add(1, ordering: .relaxed)
+        }
+        defer { self.idleFetchers.withLock { $0.append(subscription) } }
+        return try subscription.fetch(until: deadline, flag: flag)
     }
 
     /// Records progress in the ledger, then sends `+WPI` so the server restarts the message's ack wait; returns the
