@@ -6,7 +6,8 @@ import Foundation
 /// and `S3Bucket` (S3 / MinIO). Keys are `/`-separated relative paths; every implementation validates them with
 /// ``StorageKey``. Writes are atomic: a reader sees the old object or the whole new one, never a part.
 package protocol ObjectStore: Sendable {
-    /// Copies the object at `key` into a new local file and returns it; the caller deletes it.
+    /// The object at `key` as a new local file (a copy, or another name for the same bytes) that the caller reads
+    /// and then deletes; it must not be written to.
     func get(_ key: String) async throws -> URL
 
     /// Stores the file's contents at `key`, atomically.

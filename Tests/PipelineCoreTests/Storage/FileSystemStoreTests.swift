@@ -71,6 +71,41 @@ struct FileSystemStoreTests {
     }
 
     @Test
+    func aFileGotKeepsTheBytesItHadWhenTheObjectIsReplaced() async throws {
+        let fixture = try Fixture()
+        defer { fixture.scratch.remove() }
+        try await fixture.store.put("media/a.mp3", data: Data("first".utf8), contentType: nil)
+        let got = try await fixture.store.get("media/a.mp3")
+        defer { try? FileManager.default.removeItem(at: got) }
+        try await fixture.store.put("media/a.mp3", data: Data("second, longer".utf8), contentType: nil)
+        #expect(try Data(contentsOf: got) == Data("first".utf8))
+        #expect(try await fixture.read("media/a.mp3") == Data("second, longer".utf8))
+    }
+
+    @Test
+    func aScratchDirectoryOnAnotherFileSystemGetsACopy() async throws {
+        // /dev/shm is a tmpfs where Linux has one: a hard link from the store's disk to it fails, so `get` copies.
+        let shm = URL(fileURLWithPath: "/dev/shm")
+        var status = stat()
+        var rootStatus = stat()
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        guard stat(shm.path, &status) == 0, stat(scratch.path("").path, &rootStatus) == 0,
+            status.st_dev != rootStatus.st_dev
+        else { return }
+        let downloads = shm.appendingPathComponent("audio-worker-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: downloads) }
+        let store = FileSystemStore(root: scratch.path("root"), temporaryDirectory: downloads)
+        try await store.put("a.bin", data: Data("bytes".utf8), contentType: nil)
+        let got = try await store.get("a.bin")
+        #expect(got.deletingLastPathComponent().path == downloads.path)
+        #expect(try Data(contentsOf: got) == Data("bytes".utf8))
+        try FileManager.default.removeItem(at: got)
+        #expect(try await store.exists("a.bin"))
+    }
+
+    @Test
     func putReplacesTheObjectAndLeavesNoTemporaryFiles() async throws {
         let fixture = try Fixture()
         defer { fixture.scratch.remove() }
