@@ -68,9 +68,7 @@ extension JetStreamJobQueue {
 
     /// The record as stored.
     func encode(_ record: LedgerRecord) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return try encoder.encode(record)
+        try record.json()
     }
 
     /// Turns a fetched message into a lease, or disposes of it (stale, finished, cancelled, out of attempts) and

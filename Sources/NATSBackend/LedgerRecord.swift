@@ -55,6 +55,52 @@ struct LedgerRecord: Codable, Sendable, Equatable {
     }
 }
 
+extension LedgerRecord {
+    /// The record as stored: what `JSONEncoder` writes for it (absent optionals left out), written directly.
+    func json() throws -> Data {
+        var writer = JSONWriter()
+        try writer.object { writer in
+            if let carrier = self.carrier {
+                writer.key("carrier")
+                writer.integer(carrier)
+            }
+            if let checkpointed = self.checkpointed {
+                writer.key("checkpointed")
+                writer.bool(checkpointed)
+            }
+            writer.key("dispatch")
+            writer.integer(self.dispatch)
+            writer.key("history")
+            writer.array(self.history) { writer, change in
+                writer.object { writer in
+                    writer.key("at")
+                    writer.date(change.at)
+                    writer.key("attempts")
+                    writer.integer(change.attempts)
+                    writer.key("status")
+                    writer.string(change.status.rawValue)
+                }
+            }
+            writer.key("job")
+            try self.job.write(to: &writer)
+            if let lease = self.lease {
+                writer.key("lease")
+                writer.object { writer in
+                    writer.key("owner")
+                    writer.string(lease.owner)
+                    writer.key("streamSequence")
+                    writer.integer(lease.streamSequence)
+                    writer.key("token")
+                    writer.string(lease.token)
+                }
+            }
+            writer.key("published")
+            writer.bool(self.published)
+        }
+        return writer.data
+    }
+}
+
 /// The body of a stream message: which job, and which of its dispatches.
 struct WorkMessage: Codable, Sendable, Equatable {
     /// The job's id.

@@ -97,6 +97,67 @@ package struct Job: Sendable, Codable, Equatable, Identifiable {
     }
 }
 
+extension Job {
+    /// Writes what ``encode(to:)`` writes (the same keys, the same values, every absent one as `null`), without
+    /// `JSONEncoder`'s generic path: the JetStream ledger writes a job on every queue operation.
+    package func write(to writer: inout JSONWriter) throws {
+        try writer.object { writer in
+            writer.key(CodingKeys.attempts.stringValue)
+            writer.integer(self.attempts)
+            writer.key(CodingKeys.cancelRequested.stringValue)
+            writer.bool(self.cancelRequested)
+            writer.key(CodingKeys.createdAt.stringValue)
+            writer.date(self.createdAt)
+            writer.key(CodingKeys.error.stringValue)
+            if let error = self.error {
+                writer.object { writer in
+                    writer.key("details")
+                    writer.array(error.details) { writer, detail in writer.string(detail) }
+                    writer.key("kind")
+                    writer.string(error.kind)
+                    writer.key("message")
+                    writer.string(error.message)
+                    writer.key("permanent")
+                    writer.bool(error.permanent)
+                }
+            } else {
+                writer.null()
+            }
+            writer.key(CodingKeys.id.stringValue)
+            writer.string(self.id)
+            writer.key(CodingKeys.idempotencyKey.stringValue)
+            writer.string(self.idempotencyKey)
+            writer.key(CodingKeys.kind.stringValue)
+            writer.string(self.kind.rawValue)
+            writer.key(CodingKeys.maxAttempts.stringValue)
+            writer.integer(self.maxAttempts)
+            writer.key(CodingKeys.origin.stringValue)
+            writer.string(self.origin.rawValue)
+            writer.key(CodingKeys.outputs.stringValue)
+            writer.array(self.outputs) { writer, output in writer.string(output) }
+            writer.key(CodingKeys.payload.stringValue)
+            try self.payload.write(to: &writer)
+            writer.key(CodingKeys.priority.stringValue)
+            writer.integer(self.priority)
+            writer.key(CodingKeys.progress.stringValue)
+            writer.object { writer in
+                writer.key("done")
+                writer.integer(self.progress.done)
+                writer.key("total")
+                if let total = self.progress.total { writer.integer(total) } else { writer.null() }
+            }
+            writer.key(CodingKeys.result.stringValue)
+            if let result = self.result { try writer.value(result) } else { writer.null() }
+            writer.key(CodingKeys.runAfter.stringValue)
+            writer.date(self.runAfter)
+            writer.key(CodingKeys.status.stringValue)
+            writer.string(self.status.rawValue)
+            writer.key(CodingKeys.updatedAt.stringValue)
+            writer.date(self.updatedAt)
+        }
+    }
+}
+
 /// How far a running job has got.
 package struct JobProgress: Sendable, Codable, Equatable {
     /// Units finished.

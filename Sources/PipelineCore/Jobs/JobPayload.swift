@@ -143,3 +143,76 @@ package struct SynthesisJobSpec: Sendable, Codable, Equatable {
         case minimumSeconds = "min_duration_s"
     }
 }
+
+extension JobPayload {
+    /// Writes what ``encode(to:)`` writes (absent options left out), without `JSONEncoder`'s generic path.
+    package func write(to writer: inout JSONWriter) throws {
+        try writer.object { writer in
+            switch self {
+            case .transcription(let spec):
+                writer.key(CodingKeys.transcription.stringValue)
+                try spec.write(to: &writer)
+            case .synthesis(let spec):
+                writer.key(CodingKeys.synthesis.stringValue)
+                try spec.write(to: &writer)
+            }
+        }
+    }
+}
+
+extension TranscriptionJobSpec {
+    fileprivate func write(to writer: inout JSONWriter) throws {
+        try writer.object { writer in
+            writer.member(CodingKeys.bucket.stringValue, ifPresent: self.bucket)
+            writer.member(CodingKeys.contextID.stringValue, ifPresent: self.contextID)
+            if let ephemeral = self.ephemeral {
+                writer.key(CodingKeys.ephemeral.stringValue)
+                writer.bool(ephemeral)
+            }
+            writer.key(CodingKeys.formats.stringValue)
+            writer.array(self.formats) { writer, format in writer.string(format) }
+            writer.member(CodingKeys.function.stringValue, ifPresent: self.function)
+            writer.key(CodingKeys.input.stringValue)
+            writer.string(self.input)
+            writer.member(CodingKeys.language.stringValue, ifPresent: self.language)
+            if let seconds = self.maxDurationSeconds {
+                writer.key(CodingKeys.maxDurationSeconds.stringValue)
+                try writer.number(seconds)
+            }
+            writer.member(CodingKeys.namespace.stringValue, ifPresent: self.namespace)
+            writer.member(CodingKeys.outAudioKey.stringValue, ifPresent: self.outAudioKey)
+            writer.key(CodingKeys.outputPrefix.stringValue)
+            writer.string(self.outputPrefix)
+            writer.member(CodingKeys.prompt.stringValue, ifPresent: self.prompt)
+            writer.member(CodingKeys.videoID.stringValue, ifPresent: self.videoID)
+        }
+    }
+}
+
+extension SynthesisJobSpec {
+    fileprivate func write(to writer: inout JSONWriter) throws {
+        try writer.object { writer in
+            writer.member(CodingKeys.bucket.stringValue, ifPresent: self.bucket)
+            writer.key(CodingKeys.format.stringValue)
+            writer.string(self.format)
+            writer.member(CodingKeys.function.stringValue, ifPresent: self.function)
+            if let seconds = self.minimumSeconds {
+                writer.key(CodingKeys.minimumSeconds.stringValue)
+                try writer.number(seconds)
+            }
+            writer.key(CodingKeys.outputKey.stringValue)
+            writer.string(self.outputKey)
+            if let rate = self.sampleRate {
+                writer.key(CodingKeys.sampleRate.stringValue)
+                writer.integer(rate)
+            }
+            if let speed = self.speed {
+                writer.key(CodingKeys.speed.stringValue)
+                try writer.number(speed)
+            }
+            writer.key(CodingKeys.text.stringValue)
+            writer.string(self.text)
+            writer.member(CodingKeys.voice.stringValue, ifPresent: self.voice)
+        }
+    }
+}
