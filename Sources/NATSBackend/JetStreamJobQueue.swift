@@ -22,7 +22,8 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     /// Turns producers' own messages into jobs; without it they are dead letters.
     let intake: JobIntake?
     let now: @Sendable () -> Date
-    /// The first pull subscription on the work consumer, made at open.
+    /// The pull subscription on the work consumer that long polls use, made at open; a test that fetches on it
+    /// directly must not lease at the same time.
     let work: NATSSubscription
     /// The server's max-deliveries advisories as they are sent: a doorbell for ``storedAdvisories``.
     let advisories: NATSSubscription
@@ -30,11 +31,16 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     let storedAdvisories: NATSSubscription
     /// When the stored advisories were last read; nil before the first look.
     let advisorySweep = Mutex<ContinuousClock.Instant?>(nil)
-    // Pull subscriptions on the work consumer that no fetch is using. nats.c runs one fetch at a time on a
-    // subscription, so each lease takes one of these (or makes another) and concurrent leases fetch side by side,
-    // as separate workers do; at most one per thread of `pool`.
-    private let idleFetchers: Mutex<[NATSSubscription]>
-    private let fetchersMade = Atomic<Int>(1)
+    // Long polls, one at a time on `work`. A poll's last request may still be open at the server when the poll
+    // ends, and a message sent for it waits on `work` for the next fetch there, which takes it first.
+    private let polling = Mutex(())
+    // Further pull subscriptions on the work consumer for looks that do not wait, which no fetch is using now.
+    // nats.c runs one fetch at a time on a subscription, so each look takes one of these (or makes another) and
+    // concurrent leases look side by side, as separate workers do; at most one per thread of `pool`. A look is
+    // answered at once (a message, or none), so no request of it is left open to strand a message on a subscription
+    // nobody fetches from again.
+    private let idleLookers = Mutex<[NATSSubscription]>([])
+    private let lookersMade = Atomic<Int>(0)
     // One reader at a time of the stored advisories.
     let sweeping = Mutex(())
     // The messages behind the leases this process holds, by lease token; each is acknowledged through its entry.
@@ -77,7 +83,6 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         self.bucket = try NATSBucket(connection: connection, name: settings.bucket, replicas: settings.replicas)
         self.work = try NATSSubscription.pull(
             connection: connection, stream: settings.stream, consumer: settings.consumer)
-        self.idleFetchers = Mutex([self.work])
         self.connection = connection
         self.settings = settings
         self.visibility = visibility
@@ -160,22 +165,39 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
         }
     }
 
-    /// How many pull subscriptions on the work consumer this queue has made.
-    var fetchSubscriptions: Int { self.fetchersMade.load(ordering: .relaxed) }
+    /// How many subscriptions for looks that do not wait this queue has made.
+    var lookSubscriptions: Int { self.lookersMade.load(ordering: .relaxed) }
 
-    /// One message from the work consumer, on a subscription no other fetch is using; nil when none came by
-    /// `deadline`.
+    /// One message from the work consumer, or nil when none came by `deadline`: first a look that does not wait, on
+    /// a subscription no other fetch is using, then (if there is time) a long poll on `work`, after any other poll.
     private func fetch(until deadline: ContinuousClock.Instant, flag: CancellationFlag) throws -> NATSHandle? {
+        // A message that came for an ended poll is taken before any other, while its delivery is fresh (unless a
+        // poll is under way, which takes it).
+        if self.work.hasPending,
+            let taken = try self.polling.withLockIfAvailable({ _ in try self.work.fetch(until: .now, flag: flag) }),
+            let message = taken
+        {
+            return message
+        }
+        if let message = try self.withLooker({ try $0.fetch(until: .now, flag: flag) }) {
+            return message
+        }
+        guard ContinuousClock.now < deadline else { return nil }
+        return try self.polling.withLock { _ in try self.work.fetch(until: deadline, flag: flag) }
+    }
+
+    /// Runs `body` with an idle subscription for looks, made if none is idle, and returns it to the idle ones.
+    func withLooker<T>(_ body: (NATSSubscription) throws -> T) throws -> T {
         let subscription: NATSSubscription
-        if let idle = self.idleFetchers.withLock({ $0.popLast() }) {
+        if let idle = self.idleLookers.withLock({ $0.popLast() }) {
             subscription = idle
         } else {
             subscription = try NATSSubscription.pull(
                 connection: self.connection, stream: self.settings.stream, consumer: self.settings.consumer)
-            self.fetchersMade.add(1, ordering: .relaxed)
+            self.lookersMade.add(1, ordering: .relaxed)
         }
-        defer { self.idleFetchers.withLock { $0.append(subscription) } }
-        return try subscription.fetch(until: deadline, flag: flag)
+        defer { self.idleLookers.withLock { $0.append(subscription) } }
+        return try body(subscription)
     }
 
     /// Records progress in the ledger, then sends `+WPI` so the server restarts the message's ack wait; returns the

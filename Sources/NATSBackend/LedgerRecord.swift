@@ -56,7 +56,8 @@ struct LedgerRecord: Codable, Sendable, Equatable {
 }
 
 extension LedgerRecord {
-    /// The record as stored: what `JSONEncoder` writes for it (absent optionals left out), written directly.
+    /// The record as stored: the members `JSONEncoder` writes for it (absent optionals left out), with the same
+    /// values, written directly.
     func json() throws -> Data {
         var writer = JSONWriter()
         try writer.object { writer in
@@ -71,10 +72,10 @@ extension LedgerRecord {
             writer.key("dispatch")
             writer.integer(self.dispatch)
             writer.key("history")
-            writer.array(self.history) { writer, change in
-                writer.object { writer in
+            try writer.array(self.history) { writer, change in
+                try writer.object { writer in
                     writer.key("at")
-                    writer.date(change.at)
+                    try writer.date(change.at)
                     writer.key("attempts")
                     writer.integer(change.attempts)
                     writer.key("status")

@@ -104,6 +104,13 @@ final class NATSSubscription: Sendable {
         }
     }
 
+    /// Whether messages have arrived on the subscription that no fetch has taken yet.
+    var hasPending: Bool {
+        var messages: Int32 = 0
+        var bytes: Int32 = 0
+        return natsSubscription_GetPending(self.subscription.pointer, &messages, &bytes) == NATS_OK && messages > 0
+    }
+
     /// The body of the next message received on a core subscription, waiting up to `timeout` for one (by default
     /// not at all), or nil when none came.
     func next(timeout: Duration = .zero) throws(NATSError) -> Data? {

@@ -44,32 +44,25 @@ struct JetStreamConcurrentLeaseTests {
     }
 
     @Test
-    func leasesWaitingAtOnceFetchSideBySide() async throws {
+    func looksAtOnceTakeSubscriptionsOfTheirOwnAndReuseThem() async throws {
         try await withNATSServer { server in
             let queue = try await server.openQueue(visibility: .seconds(30))
-            let waiters = 4
-            let leased = LockedValue(0)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for lane in 0..<waiters {
-                    group.addTask {
-                        if try await queue.lease(owner: "lane-\(lane)", wait: .seconds(10)) != nil {
-                            leased.withLock { $0 += 1 }
-                        }
-                    }
+            _ = try await queue.enqueue(transcription("one"))
+            // nats.c runs one fetch at a time on a subscription: a look made while another is under way gets another.
+            let found = try queue.withLooker { outer in
+                try queue.withLooker { inner in
+                    #expect(outer !== inner)
+                    return try inner.fetch(until: .now, flag: CancellationFlag())
                 }
-                // Every lease is in its long poll before the jobs come: each on a subscription of its own (nats.c
-                // allows one fetch at a time on one), so none waits for another's poll to end.
-                let deadline = ContinuousClock.now + .seconds(10)
-                while queue.fetchSubscriptions < waiters, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(10))
-                }
-                for index in 0..<waiters {
-                    _ = try await queue.enqueue(transcription("job-\(index)"))
-                }
-                try await group.waitForAll()
             }
-            #expect(queue.fetchSubscriptions == waiters)
-            #expect(leased.value == waiters)
+            #expect(found != nil)
+            if let found { NATSMessage.destroy(found) }
+            #expect(queue.lookSubscriptions == 2)
+            // Idle again, both are reused: eight looks one after another make none.
+            for _ in 0..<8 {
+                _ = try queue.withLooker { _ in 0 }
+            }
+            #expect(queue.lookSubscriptions == 2)
         }
     }
 

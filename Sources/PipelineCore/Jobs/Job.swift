@@ -107,7 +107,7 @@ extension Job {
             writer.key(CodingKeys.cancelRequested.stringValue)
             writer.bool(self.cancelRequested)
             writer.key(CodingKeys.createdAt.stringValue)
-            writer.date(self.createdAt)
+            try writer.date(self.createdAt)
             writer.key(CodingKeys.error.stringValue)
             if let error = self.error {
                 writer.object { writer in
@@ -149,11 +149,11 @@ extension Job {
             writer.key(CodingKeys.result.stringValue)
             if let result = self.result { try writer.value(result) } else { writer.null() }
             writer.key(CodingKeys.runAfter.stringValue)
-            writer.date(self.runAfter)
+            try writer.date(self.runAfter)
             writer.key(CodingKeys.status.stringValue)
             writer.string(self.status.rawValue)
             writer.key(CodingKeys.updatedAt.stringValue)
-            writer.date(self.updatedAt)
+            try writer.date(self.updatedAt)
         }
     }
 }

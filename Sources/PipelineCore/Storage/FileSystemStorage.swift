@@ -6,7 +6,7 @@ package struct FileSystemStorage: ObjectStorage {
     package let root: URL
     private let temporaryDirectory: URL
 
-    /// Creates the storage; objects fetched with `get` are copied into `temporaryDirectory`.
+    /// Creates the storage; objects fetched with `get` are linked or copied into `temporaryDirectory`.
     package init(root: URL, temporaryDirectory: URL = FileManager.default.temporaryDirectory) {
         self.root = root.standardizedFileURL
         self.temporaryDirectory = temporaryDirectory

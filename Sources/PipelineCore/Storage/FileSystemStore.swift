@@ -32,13 +32,17 @@ package struct FileSystemStore: ObjectStore {
             let name = key.split(separator: "/").last.map(String.init) ?? key
             let destination = temporaryDirectory.appendingPathComponent("audio-worker-\(UUID().uuidString)-\(name)")
             // A second name for the object's bytes when the scratch directory is on the same file system: no copy
-            // (a 10-minute MP3 cost 20 to 40 ms before the first chunk could be decoded). The object is only ever
-            // replaced by renaming a new file over it, so the link keeps the bytes as they were; the caller reads it
-            // and deletes it, which removes only the link.
-            if link(source.path, destination.path) == 0 {
+            // (a 10-minute MP3 cost 20 to 40 ms before the first chunk could be decoded). The store replaces an object
+            // only by renaming a new file over it (anyone else writing into the folder must do the same), so the
+            // link keeps the bytes as they were; the caller reads it and deletes it, which removes only the link.
+            // Only for a file of this process's user: a link to another's file in a sticky /tmp could not be
+            // deleted again, and would keep its bytes on disk after the object is gone.
+            var status = stat()
+            if stat(source.path, &status) == 0, status.st_uid == geteuid(), link(source.path, destination.path) == 0 {
                 return destination
             }
-            // Another file system, or links refused: a copy, which a crash may lose (the caller takes another).
+            // Another file system, another user's file, or links refused: a copy, which a crash may lose (the caller
+            // takes another).
             try Self.copy(
                 from: URL(fileURLWithPath: source.path), to: destination, key: key, durable: false, cancellation: flag)
             return destination

@@ -29,8 +29,8 @@ package struct JSONWriter {
     package mutating func object(_ body: (inout JSONWriter) throws -> Void) rethrows {
         self.bytes.append(UInt8(ascii: "{"))
         self.empty.append(true)
+        defer { self.empty.removeLast() }
         try body(&self)
-        self.empty.removeLast()
         self.bytes.append(UInt8(ascii: "}"))
     }
 
@@ -84,9 +84,8 @@ package struct JSONWriter {
     }
 
     /// A date as `Date`'s own `Codable` form writes it: seconds since 2001-01-01.
-    package mutating func date(_ value: Date) {
-        // A date's interval is always finite.
-        try? self.number(value.timeIntervalSinceReferenceDate)
+    package mutating func date(_ value: Date) throws {
+        try self.number(value.timeIntervalSinceReferenceDate)
     }
 
     /// A string, or `null` for nil.
@@ -126,7 +125,8 @@ package struct JSONWriter {
         case .array(let elements): try self.array(elements) { writer, element in try writer.value(element) }
         case .object(let members):
             try self.object { writer in
-                for (name, member) in members {
+                // In key order, as the stored records' other objects are, so one value is always the same text.
+                for (name, member) in members.sorted(by: { $0.key < $1.key }) {
                     writer.key(name)
                     try writer.value(member)
                 }
