@@ -45,20 +45,21 @@ package struct FFmpegAudioDecoder: AudioDecoding {
     /// Checks existence, kind and size before libav sees the file, for clearer errors than FFmpeg's.
     @discardableResult
     static func checkFile(at path: String, name: String, limits: MediaLimits) throws(MediaError) -> Int64 {
-        let attributes: [FileAttributeKey: Any]
-        do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
-        } catch {
-            if !FileManager.default.fileExists(atPath: path) {
+        // stat(2), not FileManager's attributes, which look up the owner's user and group names (reading
+        // /etc/passwd and /etc/group: 6 ms before every decode, measured on a job's first chunk).
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR {
                 throw MediaError(.fileNotFound, input: name, reason: "no such file")
             }
             throw MediaError(
-                .ioError, input: name, reason: "cannot read file attributes: \(error.localizedDescription)")
+                .ioError, input: name, reason: "cannot read file attributes: \(String(cString: strerror(code)))")
         }
-        if let type = attributes[.type] as? FileAttributeType, type == .typeDirectory {
+        if status.st_mode & S_IFMT == S_IFDIR {
             throw MediaError(.notMedia, input: name, reason: "is a directory")
         }
-        let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+        let size = Int64(status.st_size)
         if size == 0 {
             throw MediaError(.notMedia, input: name, reason: "file is empty")
         }

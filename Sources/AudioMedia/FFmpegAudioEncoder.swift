@@ -45,10 +45,10 @@ package struct FFmpegAudioEncoder: AudioEncoding {
                     throw MediaError(
                         .ioError, input: file.relativePath, reason: "cannot move the finished file into place")
                 }
-                let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?
-                    .int64Value
+                var status = stat()
+                let size = stat(file.path, &status) == 0 ? Int64(status.st_size) : 0
                 return EncodedFile(
-                    sampleRate: finished.sampleRate, inputSamples: finished.inputSamples, bytes: size ?? 0)
+                    sampleRate: finished.sampleRate, inputSamples: finished.inputSamples, bytes: size)
             },
             abandon: { try? FileManager.default.removeItem(at: temporary) })
     }

@@ -238,7 +238,9 @@ package struct FileSystemStore: ObjectStore {
             let key = keyPrefix + name
             guard key.hasPrefix(prefix) || prefix.hasPrefix(key + "/") else { continue }
             let path = directory + "/" + name
-            let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+            // lstat(2), not FileManager's attributes, which look up the owner's user and group names each time.
+            var status = stat()
+            let type = lstat(path, &status) == 0 ? Self.fileType(status.st_mode) : nil
             switch type {
             case .typeRegular?:
                 if key.hasPrefix(prefix) {
@@ -258,6 +260,16 @@ package struct FileSystemStore: ObjectStore {
             default:
                 continue
             }
+        }
+    }
+
+    /// The kind of file a `stat` mode says.
+    private static func fileType(_ mode: mode_t) -> FileAttributeType {
+        switch mode & S_IFMT {
+        case S_IFREG: .typeRegular
+        case S_IFDIR: .typeDirectory
+        case S_IFLNK: .typeSymbolicLink
+        default: .typeUnknown
         }
     }
 
