@@ -142,7 +142,7 @@ enum LedgerKey {
 
     // KV keys allow only letters, digits and `-/_=.`; hex keeps any text (and the empty string, as `-`) valid.
     private static func hex(_ text: String) -> String {
-        text.isEmpty ? "-" : text.utf8.map { String(format: "%02x", $0) }.joined()
+        text.isEmpty ? "-" : Hex.encode(text.utf8)
     }
 
     private static func unhex(_ text: String) -> String? {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineCore
 
 /// SHA-256 (FIPS 180-4), for AWS Signature Version 4: the hash of the canonical request and of in-memory payloads.
 ///
