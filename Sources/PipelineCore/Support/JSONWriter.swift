@@ -100,10 +100,8 @@ package struct JSONWriter {
             case UInt8(ascii: "\r"): self.bytes.append(contentsOf: #"\r"#.utf8)
             case UInt8(ascii: "\t"): self.bytes.append(contentsOf: #"\t"#.utf8)
             case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
                 self.bytes.append(contentsOf: #"\u00"#.utf8)
-                self.bytes.append(hex[Int(byte >> 4)])
-                self.bytes.append(hex[Int(byte & 0x0f)])
+                self.bytes.append(contentsOf: Hex.encode(CollectionOfOne(byte)).utf8)
             default: self.bytes.append(byte)
             }
         }
