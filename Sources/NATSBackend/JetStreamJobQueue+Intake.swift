@@ -63,8 +63,9 @@ extension JetStreamJobQueue: DeadLetterBox {
 
     /// The record an idempotency key names, if any.
     private func record(forKey key: String) throws -> LedgerRecord? {
-        guard let (claimed, _) = try self.bucket.get(LedgerKey.idempotency(key)) else { return nil }
-        return try self.read(String(decoding: claimed, as: UTF8.self))?.record
+        let slot = LedgerKey.job(JobID.make(at: self.now(), digest: LedgerKey.digest(ofKey: key)))
+        guard let (record, _) = try self.readSlot(slot), record.job.idempotencyKey == key else { return nil }
+        return record
     }
 
     /// The messages turned away, oldest first, at most `limit`.

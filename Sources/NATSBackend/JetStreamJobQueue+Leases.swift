@@ -56,13 +56,21 @@ extension JetStreamJobQueue {
         throw JobQueueError.storage("job \(id): the record kept changing under 64 attempts to update it")
     }
 
-    /// Job `id`'s record and its revision, or nil.
+    /// Job `id`'s record and its revision, or nil (also for a text that is no job identifier).
     func read(_ id: String) throws -> StoredRecord? {
-        guard let (value, revision) = try self.bucket.get(LedgerKey.job(id)) else { return nil }
+        guard JobID.isValid(id), let stored = try self.readSlot(LedgerKey.job(id)), stored.record.job.id == id else {
+            return nil
+        }
+        return stored
+    }
+
+    /// The record in ledger slot `key` and its revision, or nil.
+    func readSlot(_ key: String) throws -> StoredRecord? {
+        guard let (value, revision) = try self.bucket.get(key) else { return nil }
         do {
             return (try JSONDecoder().decode(LedgerRecord.self, from: value), revision)
         } catch {
-            throw JobQueueError.storage("job \(id): the stored record is malformed: \(error)")
+            throw JobQueueError.storage("ledger \(key): the stored record is malformed: \(error)")
         }
     }
 

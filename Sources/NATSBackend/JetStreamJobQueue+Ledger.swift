@@ -132,38 +132,44 @@ extension JetStreamJobQueue {
 
     // MARK: enqueue, in its steps
 
-    /// The first half of enqueue: the job's record in the ledger (claiming its idempotency key first), or the record
-    /// the key already names. Publishes nothing. A record whose message is already in the stream (a producer's,
-    /// at stream sequence `carrier`) is written as published. The revision is the record's as read or written.
+    /// The first half of enqueue: the job's record in the ledger, or the record its idempotency key already names.
+    /// Publishes nothing. A record whose message is already in the stream (a producer's, at stream sequence
+    /// `carrier`) is written as published. The revision is the record's as read or written.
+    ///
+    /// A keyed job's identifier ends in a digest of its key, and a record lives in the slot of its identifier's
+    /// tail (``LedgerKey/job(_:)``), so one create both claims the key and writes the record: two enqueuers of one
+    /// key race for one slot, and the loser reads the winner's job. There is no window between a claim and its
+    /// record.
     func writeRecord(for request: EnqueueRequest, carrier: UInt64? = nil) throws -> (
         record: LedgerRecord, revision: UInt64, created: Bool
     ) {
-        var id = JobID.make(at: self.now())
-        if let key = request.idempotencyKey, try self.bucket.create(LedgerKey.idempotency(key), Data(id.utf8)) == nil {
-            guard let (claimed, _) = try self.bucket.get(LedgerKey.idempotency(key)) else {
-                throw JobQueueError.storage("idempotency key \(key): the claim vanished while being read")
-            }
-            id = String(decoding: claimed, as: UTF8.self)
-            if let (record, revision) = try self.read(id) { return (record, revision, false) }
-            // The key was claimed for this id but its record never written (a crash, or another enqueuer is just
-            // about to): write it now; whichever write wins, both callers end up with the same job.
-        }
         let now = self.now()
-        let job = Job(
-            id: id, kind: request.payload.kind, idempotencyKey: request.idempotencyKey, origin: request.origin,
-            priority: request.priority, payload: request.payload,
-            maxAttempts: request.maxAttempts ?? self.defaultMaxAttempts, createdAt: now, updatedAt: now,
-            runAfter: now)
-        let record = LedgerRecord(
-            job: job, dispatch: 1, published: carrier != nil, lease: nil, carrier: carrier,
-            history: [LedgerRecord.StatusChange(status: .queued, at: now, attempts: 0)])
-        if let revision = try self.bucket.create(LedgerKey.job(id), try self.encode(record)) {
-            return (record, revision, true)
+        // A random tail that another job already has (a chance of 2^-80 a pair) draws again.
+        for _ in 0..<4 {
+            let id =
+                request.idempotencyKey.map { JobID.make(at: now, digest: LedgerKey.digest(ofKey: $0)) }
+                ?? JobID.make(at: now)
+            let job = Job(
+                id: id, kind: request.payload.kind, idempotencyKey: request.idempotencyKey, origin: request.origin,
+                priority: request.priority, payload: request.payload,
+                maxAttempts: request.maxAttempts ?? self.defaultMaxAttempts, createdAt: now, updatedAt: now,
+                runAfter: now)
+            let record = LedgerRecord(
+                job: job, dispatch: 1, published: carrier != nil, lease: nil, carrier: carrier,
+                history: [LedgerRecord.StatusChange(status: .queued, at: now, attempts: 0)])
+            if let revision = try self.bucket.create(LedgerKey.job(id), try self.encode(record)) {
+                return (record, revision, true)
+            }
+            // Taken: by the job of this key, or (for a purged slot) by nobody any more.
+            guard let (existing, revision) = try self.readSlot(LedgerKey.job(id)) else { continue }
+            guard let key = request.idempotencyKey else { continue }
+            guard existing.job.idempotencyKey == key else {
+                throw JobQueueError.storage(
+                    "idempotency key \(key): its ledger slot holds job \(existing.job.id) of another key")
+            }
+            return (existing, revision, false)
         }
-        guard let (existing, revision) = try self.read(id) else {
-            throw JobQueueError.storage("job \(id): the record could be neither created nor read")
-        }
-        return (existing, revision, request.idempotencyKey == nil)
+        throw JobQueueError.storage("job record: no free ledger slot in 4 attempts")
     }
 
     /// The second half: publishes the record's message unless it is marked published, then marks it.

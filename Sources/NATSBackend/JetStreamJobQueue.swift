@@ -110,8 +110,15 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
     ) async throws -> JetStreamJobQueue {
         do {
             return try await runBlocking { _ in
-                try JetStreamJobQueue(
+                let queue = try JetStreamJobQueue(
                     settings: settings, visibility: visibility, maxAttempts: maxAttempts, intake: intake, now: now)
+                // Read with this layout, an earlier ledger's jobs would be missing and their keys enqueued afresh.
+                guard try queue.bucket.scan(LedgerKey.earlierLayoutClaims, limit: 1).isEmpty else {
+                    throw JobQueueError.storage(
+                        "bucket \(settings.bucket) holds a job ledger of an earlier layout (idempotency claims under "
+                            + "`key.`): finish its jobs with the build that wrote it, or delete the bucket")
+                }
+                return queue
             }
         } catch let error as NATSError {
             throw JobQueueError.storage(error.description)
@@ -131,11 +138,12 @@ package final class JetStreamJobQueue: WorkQueue, JobLedger {
 
     /// Adds a job, or returns the one already enqueued with the same key.
     ///
-    /// Order: claim the key (`key.<hex>` → id), write the record (`published: false`), publish (`Nats-Msg-Id` is
-    /// the idempotency key, or the job id), then mark the record published. A crash between any two steps is
-    /// repaired by the next enqueue with the same key: a claim without a record gets its record, a record not marked
-    /// published is published again, and the server drops the copy if the first publish did land (its duplicate
-    /// window is two minutes). Unkeyed jobs have no such caller; ``republishUnsent(olderThan:)`` repairs them.
+    /// Order: create the record (`published: false`) in the slot its key names, which claims the key (see
+    /// ``writeRecord(for:carrier:)``), publish (`Nats-Msg-Id` is the idempotency key, or the job id), then mark the
+    /// record published. A crash between the two steps is repaired by the next enqueue with the same key: a record
+    /// not marked published is published again, and the server drops the copy if the first publish did land (its
+    /// duplicate window is two minutes). Unkeyed jobs have no such caller; ``republishUnsent(olderThan:)`` repairs
+    /// them.
     package func enqueue(_ request: EnqueueRequest) async throws -> (job: Job, created: Bool) {
         try await self.blocking { _ in
             let (record, revision, created) = try self.writeRecord(for: request)

@@ -115,17 +115,24 @@ struct WorkMessage: Codable, Sendable, Equatable {
     }
 }
 
-/// The KV keys of the ledger: `job.<id>`, `key.<hex of idempotency key>`, `chunk.<id>.<hex of checkpoint key>`,
-/// `letter.<stream sequence>`.
+/// The KV keys of the ledger: `job.<tail of id>`, `chunk.<id>.<hex of checkpoint key>`, `letter.<stream sequence>`.
+///
+/// A job's record is in the slot of its identifier's last 80 bits, which for a keyed job are a digest of its
+/// idempotency key: the key alone finds the slot, so claiming a key is creating its record. (Ledgers written
+/// before this layout held `job.<id>` and `key.<hex of key>`; ``JetStreamJobQueue`` refuses to open one.)
 enum LedgerKey {
     /// The dead letter of the message at `sequence`.
     static func deadLetter(_ sequence: UInt64) -> String { "letter.\(sequence)" }
 
-    /// The record of job `id`.
-    static func job(_ id: String) -> String { "job.\(id)" }
+    /// The slot of job `id`'s record: `job.` and the identifier's tail.
+    static func job(_ id: String) -> String { "job.\(JobID.tail(of: id))" }
 
-    /// The job id an idempotency key maps to.
-    static func idempotency(_ key: String) -> String { "key.\(self.hex(key))" }
+    /// What a keyed job's identifier is made from (``JobID/make(at:digest:)``): SHA-256 of the key, so that nobody
+    /// can choose a key whose slot is another key's.
+    static func digest(ofKey key: String) -> [UInt8] { SHA256.hash(Array(key.utf8)) }
+
+    /// The idempotency claims of the earlier layout, whose presence marks a ledger this build cannot read.
+    static let earlierLayoutClaims = "key.>"
 
     /// One checkpoint of job `id`.
     static func checkpoint(_ id: String, _ key: String) -> String { "chunk.\(id).\(self.hex(key))" }

@@ -101,8 +101,8 @@ final class NATSBucket: Sendable {
         try check(kvStore_Purge(self.store.pointer, key, nil), "kvStore_Purge")
     }
 
-    /// Every live key matching `filter` (a subject pattern such as `job.>`) with its value.
-    func scan(_ filter: String) throws(NATSError) -> [(key: String, value: Data)] {
+    /// Every live key matching `filter` (a subject pattern such as `job.>`) with its value; at most `limit`.
+    func scan(_ filter: String, limit: Int = .max) throws(NATSError) -> [(key: String, value: Data)] {
         var options = kvWatchOptions()
         try check(kvWatchOptions_Init(&options), "kvWatchOptions_Init")
         options.IgnoreDeletes = true
@@ -110,7 +110,7 @@ final class NATSBucket: Sendable {
         try check(kvStore_Watch(&watcher, self.store.pointer, filter, &options), "kvStore_Watch")
         defer { kvWatcher_Destroy(watcher) }
         var found: [(key: String, value: Data)] = []
-        while true {
+        while found.count < limit {
             var entry: OpaquePointer?
             try check(kvWatcher_Next(&entry, watcher, 5000), "kvWatcher_Next")
             // A nil entry marks the end of the values present when the watch began.

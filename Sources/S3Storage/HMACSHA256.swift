@@ -1,4 +1,5 @@
 import Foundation
+import PipelineCore
 
 /// HMAC (RFC 2104) over ``SHA256``, the keyed hash SigV4 derives its signing key and signature with.
 enum HMACSHA256 {

@@ -60,17 +60,66 @@ struct JetStreamEnqueueCrashTests {
     }
 
     @Test
-    func aKeyClaimedWithoutARecordGetsItsRecord() async throws {
+    func enqueuersRacingWithOneKeyGetOneJobWhoseIdentifierEndsInTheKeysDigest() async throws {
         try await withNATSServer { server in
-            let crashed = try await server.openQueue()
-            let claimedID = JobID.make(at: Date())
-            _ = try await crashed.blocking { _ in
-                try crashed.bucket.create(LedgerKey.idempotency("yt:claim"), Data(claimedID.utf8))
+            let first = try await server.openQueue()
+            let second = try await server.openQueue()
+            let outcomes = try await withThrowingTaskGroup(of: (job: Job, created: Bool).self) { group in
+                for index in 0..<8 {
+                    let queue = index.isMultiple(of: 2) ? first : second
+                    group.addTask { try await queue.enqueue(transcription("video", key: "yt:race")) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
             }
-            let restarted = try await server.openQueue()
-            let job = try await restarted.enqueue(transcription("video", key: "yt:claim")).job
-            #expect(job.id == claimedID)
-            #expect(try await restarted.lease(owner: "worker-b", wait: .seconds(5))?.job.id == claimedID)
+            #expect(outcomes.count { $0.created } == 1, "one create wins the slot")
+            #expect(Set(outcomes.map(\.job.id)).count == 1)
+            let id = try #require(outcomes.first?.job.id)
+            // An identifier made from the key at another time has the job's tail, but is not the job.
+            let otherTime = JobID.make(at: Date(timeIntervalSince1970: 0), digest: LedgerKey.digest(ofKey: "yt:race"))
+            #expect(JobID.tail(of: id) == JobID.tail(of: otherTime) && id != otherTime)
+            let otherKey = JobID.make(at: Date(), digest: LedgerKey.digest(ofKey: "yt:other"))
+            #expect(JobID.tail(of: id) != JobID.tail(of: otherKey))
+            #expect(try await first.job(id: otherTime) == nil)
+            #expect(try await first.job(id: id)?.idempotencyKey == "yt:race")
+            #expect(try await first.job(id: "job_not-an-identifier") == nil)
+            #expect(try await first.lease(owner: "worker-a", wait: .seconds(5))?.job.id == id)
+            #expect(try await first.lease(owner: "worker-a", wait: .milliseconds(300)) == nil, "one message")
+        }
+    }
+
+    @Test
+    func aKeyWhoseSlotHoldsAnotherKeysJobIsRefusedNotMerged() async throws {
+        try await withNATSServer { server in
+            let queue = try await server.openQueue()
+            // What a collision of 80 bits of SHA-256 would leave: the slot of "yt:mine" holding a job of "yt:theirs".
+            let squatter = try await queue.blocking { _ in
+                try queue.writeRecord(for: transcription("theirs", key: "yt:theirs")).record
+            }
+            let mine = JobID.make(at: Date(), digest: LedgerKey.digest(ofKey: "yt:mine"))
+            var moved = squatter
+            moved.job.id = mine
+            let body = try moved.json()
+            _ = try await queue.blocking { _ in try queue.bucket.create(LedgerKey.job(mine), body) }
+            await #expect {
+                try await queue.enqueue(transcription("mine", key: "yt:mine"))
+            } throws: { error in
+                "\(error)".contains("idempotency key yt:mine: its ledger slot holds job")
+                    && "\(error)".contains("another key")
+            }
+            #expect(try await queue.enqueue(transcription("theirs", key: "yt:theirs")).job.id == squatter.job.id)
+        }
+    }
+
+    @Test
+    func aLedgerOfTheEarlierLayoutIsRefusedAtOpen() async throws {
+        try await withNATSServer { server in
+            let queue = try await server.openQueue()
+            _ = try await queue.blocking { _ in try queue.bucket.create("key.79743a6f6c64", Data("job_0".utf8)) }
+            await #expect {
+                try await server.openQueue()
+            } throws: { error in
+                "\(error)".contains("holds a job ledger of an earlier layout")
+            }
         }
     }
 

@@ -1,11 +1,11 @@
 import Foundation
-import PipelineCore
 
-/// SHA-256 (FIPS 180-4), for AWS Signature Version 4: the hash of the canonical request and of in-memory payloads.
+/// SHA-256 (FIPS 180-4): for AWS Signature Version 4 (the hash of the canonical request and of in-memory payloads)
+/// and for the JetStream ledger's record slots of idempotency keys.
 ///
-/// Written here because SigV4 needs it and the package links no crypto library; tested against the FIPS 180
-/// example vectors. Feed bytes with ``update(_:)`` in pieces of any size, then take ``finalize()``.
-struct SHA256 {
+/// Written here because the package links no crypto library; tested against the FIPS 180 example vectors. Feed
+/// bytes with ``update(_:)`` in pieces of any size, then take ``finalize()``.
+package struct SHA256 {
     private static let roundConstants: [UInt32] = [
         0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
         0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3, 0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174,
@@ -27,29 +27,29 @@ struct SHA256 {
     private var schedule = [UInt32](repeating: 0, count: 64)
 
     /// Starts a hash.
-    init() {
+    package init() {
         self.pending.reserveCapacity(64)
     }
 
     /// The digest of `bytes`.
-    static func hash(_ bytes: some ContiguousBytes) -> [UInt8] {
+    package static func hash(_ bytes: some ContiguousBytes) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(bytes)
         return hasher.finalize()
     }
 
     /// The digest of `bytes` in lowercase hex, as SigV4 writes it.
-    static func hexHash(_ bytes: some ContiguousBytes) -> String {
+    package static func hexHash(_ bytes: some ContiguousBytes) -> String {
         Hex.encode(self.hash(bytes))
     }
 
     /// Adds `bytes` to the message.
-    mutating func update(_ bytes: some ContiguousBytes) {
+    package mutating func update(_ bytes: some ContiguousBytes) {
         bytes.withUnsafeBytes { self.update(buffer: $0) }
     }
 
     /// The digest of everything added; the hasher is spent.
-    consuming func finalize() -> [UInt8] {
+    package consuming func finalize() -> [UInt8] {
         let bitLength = self.length &* 8
         var tail: [UInt8] = [0x80]
         let used = (self.pending.count + 1) % 64
