@@ -62,8 +62,9 @@ struct JetStreamEnqueueCrashTests {
     @Test
     func enqueuersRacingWithOneKeyGetOneJobWhoseIdentifierEndsInTheKeysDigest() async throws {
         try await withNATSServer { server in
-            let first = try await server.openQueue()
-            let second = try await server.openQueue()
+            // Leases long enough that the one message is not delivered again while the test looks for a second.
+            let first = try await server.openQueue(visibility: .seconds(30))
+            let second = try await server.openQueue(visibility: .seconds(30))
             let outcomes = try await withThrowingTaskGroup(of: (job: Job, created: Bool).self) { group in
                 for index in 0..<8 {
                     let queue = index.isMultiple(of: 2) ? first : second
