@@ -26,6 +26,7 @@ struct Pipelines: Sendable {
             function ?? settings.transcription.function, as: .transcription)
         var chunking = Chunker.Settings(sampleRate: settings.media.sampleRate)
         chunking.windowSeconds = resolved.maxChunkSeconds(default: settings.transcription.windowSeconds)
+        chunking.unpausedWindowSeconds = min(chunking.windowSeconds, settings.transcription.unpausedWindowSeconds)
         return TranscriptionPipeline(
             decoder: self.decoder, transcriber: self.gateway.transcriptionChain(for: resolved),
             settings: TranscriptionPipeline.Settings(

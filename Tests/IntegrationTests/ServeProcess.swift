@@ -104,6 +104,7 @@ struct WorkerSandbox {
         [transcription]
         function = "stt"
         concurrency = 1
+        window_s = 28  # chunks of one Whisper window: the tests' minute-long fixtures give several
         [speech]
         function = "tts"
         [gateway]

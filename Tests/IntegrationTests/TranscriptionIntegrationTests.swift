@@ -28,7 +28,9 @@ struct TranscriptionIntegrationTests {
     func theCommandTranscribesAMultiChunkFileThroughTheLocalServer() async throws {
         let directory = try WorkerProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let input = try await Self.repeatedSpeech(copies: 4, in: directory)
+        // 69 s: more than the shipped 56 s window, so the shipped configuration cuts it in two at a pause.
+        let copies = 6
+        let input = try await Self.repeatedSpeech(copies: copies, in: directory)
         let server = try await SpeechServer.start(["--decoders", "2"])
         defer { server.stop() }
 
@@ -52,8 +54,8 @@ struct TranscriptionIntegrationTests {
         // threads do not always add in the same order).
         for word in ["journey", "fox", "single", "text"] {
             #expect(
-                words.components(separatedBy: word).count - 1 >= 3,
-                "'\(word)' heard in most of the four copies: \(document.text) \(document.warnings)")
+                words.components(separatedBy: word).count - 1 >= copies - 1,
+                "'\(word)' heard in most of the copies: \(document.text) \(document.warnings)")
         }
         let starts = document.segments.map(\.start)
         #expect(starts == starts.sorted())

@@ -2,20 +2,26 @@
 ///
 /// Energy voice activity over 20 ms frames, with a threshold that adapts to the recording (``LevelHistogram``),
 /// marks speech. Whenever a window's worth of audio is buffered, the chunk is cut in the middle of the latest pause
-/// in the window's second half (a silence of at least `pauseSeconds`, as between sentences), or of its longest
-/// silence when it has no pause; speech regions are therefore packed into chunks as full as the window allows, as
-/// WhisperX packs them, rather than sent one by one (each request costs the provider a whole 30 s window however
-/// short it is). Only when that half has no silence at all is the cut blind, at the window's end, and the next
-/// chunk then starts `overlap` earlier so the stitcher can remove the words both chunks heard. A chunk with too
-/// little speech is marked silent and never sent. Offsets are sample counts. Decisions depend only on the samples,
-/// not on how they were split into blocks, so the same input always gives the same chunks (checkpoints rely on it).
+/// in the window's second half (a silence of at least `pauseSeconds`, as between sentences); speech regions are
+/// therefore packed into chunks as full as the window allows, as WhisperX packs them, rather than sent one by one
+/// (each request costs the provider a whole 30 s window however short it is). Without a pause there, the chunk ends
+/// within the shorter unpaused window: at the latest pause of its second half, else at its longest silence, else
+/// blind at its end, and the next chunk then starts `overlap` earlier so the stitcher can remove the words both
+/// chunks heard. So only a chunk that ends between sentences (or at the end of the audio) is longer than the
+/// unpaused window; the first chunk never is, so the first request goes out early. A chunk with too little speech is
+/// marked silent and never sent. Offsets are sample counts. Decisions depend only on the samples, not on how they
+/// were split into blocks, so the same input always gives the same chunks (checkpoints rely on it).
 package struct Chunker: Sendable {
     /// How to chunk.
     package struct Settings: Sendable, Equatable {
         /// The rate of the samples, in Hz.
         package var sampleRate: Int
-        /// The longest chunk, in seconds.
+        /// The longest chunk, in seconds: one that ends at a pause.
         package var windowSeconds: Double
+        /// The longest chunk that does not end at a pause (cut at a shorter silence, or blind), in seconds; nil for
+        /// `windowSeconds`. Whisper, given more than its 30 s window of speech without a pause, may skip what its
+        /// second window should have read.
+        package var unpausedWindowSeconds: Double?
         /// The overlap after a blind cut, in seconds.
         package var overlapSeconds: Double
         /// The shortest silence to cut in, in seconds.
@@ -43,6 +49,7 @@ package struct Chunker: Sendable {
     private let settings: Settings
     private let frameSize: Int
     private let windowFrames: Int
+    private let unpausedFrames: Int
     private let overlapFrames: Int
     private let minimumSilenceFrames: Int
     private let minimumSpeechFrames: Int
@@ -61,7 +68,9 @@ package struct Chunker: Sendable {
         self.settings = settings
         self.frameSize = max(settings.sampleRate / 50, 1)
         self.windowFrames = max(Int(settings.windowSeconds * 50), 4)
-        self.overlapFrames = min(Int(settings.overlapSeconds * 50), self.windowFrames / 4)
+        self.unpausedFrames = min(
+            max(Int((settings.unpausedWindowSeconds ?? settings.windowSeconds) * 50), 4), self.windowFrames)
+        self.overlapFrames = min(Int(settings.overlapSeconds * 50), self.unpausedFrames / 4)
         self.minimumSilenceFrames = max(Int((settings.minimumSilenceSeconds * 50).rounded(.up)), 1)
         self.minimumSpeechFrames = max(Int((settings.minimumSpeechSeconds * 50).rounded(.up)), 1)
         self.pauseFrames = max(Int((settings.pauseSeconds * 50).rounded(.up)), self.minimumSilenceFrames)
@@ -73,12 +82,12 @@ package struct Chunker: Sendable {
         var offset = 0
         while offset < samples.count {
             // Take only as much as fills the window, so cut decisions never depend on block boundaries.
-            let room = (self.windowFrames - self.levels.count) * self.frameSize - (self.buffer.count % self.frameSize)
+            let room = (self.window - self.levels.count) * self.frameSize - (self.buffer.count % self.frameSize)
             let take = min(samples.count - offset, max(room, 1))
             self.buffer.append(contentsOf: samples[offset..<(offset + take)])
             offset += take
             self.measureCompleteFrames()
-            if self.levels.count >= self.windowFrames {
+            if self.levels.count >= self.window {
                 chunks.append(self.cut())
             }
         }
@@ -110,14 +119,51 @@ package struct Chunker: Sendable {
         }
     }
 
+    /// The frames buffered before a cut: the unpaused window for the first chunk, so that a job's first request
+    /// does not wait for the decoding of two of Whisper's windows.
+    private var window: Int { self.nextIndex == 0 ? self.unpausedFrames : self.windowFrames }
+
     /// Cuts the first chunk off a full window.
     private mutating func cut() -> AudioChunk {
         let threshold = self.histogram.threshold
+        let window = self.window
+        // The second half of the window, or from the unpaused window's end when that is earlier.
+        let from = min(window / 2, self.unpausedFrames)
+        var silences = self.silences(in: from, window, below: threshold)
+        if let pause = silences.latestPause ?? (self.unpausedFrames == window ? silences.longest : nil) {
+            return self.cut(in: pause)
+        }
+        if self.unpausedFrames < window {
+            silences = self.silences(in: self.unpausedFrames / 2, self.unpausedFrames, below: threshold)
+            if let silence = silences.latestPause ?? silences.longest {
+                return self.cut(in: silence)
+            }
+        }
+        let chunk = self.makeChunk(
+            frames: self.unpausedFrames, samples: self.unpausedFrames * self.frameSize, blind: true)
+        self.dropFrames(self.unpausedFrames - self.overlapFrames)
+        self.pendingOverlap = self.overlapFrames * self.frameSize
+        return chunk
+    }
+
+    /// Cuts the first chunk off in the middle of `silence`.
+    private mutating func cut(in silence: (start: Int, length: Int)) -> AudioChunk {
+        let cutFrame = silence.start + silence.length / 2
+        let chunk = self.makeChunk(frames: cutFrame, samples: cutFrame * self.frameSize, blind: false)
+        self.dropFrames(cutFrame)
+        return chunk
+    }
+
+    /// The latest pause and the longest silence (the later of equals) among the frames `from..<to`; a silence that
+    /// reaches `to` counts as ending there.
+    private func silences(in from: Int, _ to: Int, below threshold: Float) -> (
+        latestPause: (start: Int, length: Int)?, longest: (start: Int, length: Int)?
+    ) {
         var longest: (start: Int, length: Int)? = nil
         var latestPause: (start: Int, length: Int)? = nil
         var runStart: Int? = nil
-        for frame in (self.windowFrames / 2)...self.windowFrames {
-            let silent = frame < self.windowFrames && self.levels[frame] <= threshold
+        for frame in from...to {
+            let silent = frame < to && self.levels[frame] <= threshold
             if silent {
                 if runStart == nil {
                     runStart = frame
@@ -134,16 +180,7 @@ package struct Chunker: Sendable {
                 runStart = nil
             }
         }
-        if let best = latestPause ?? longest {
-            let cutFrame = best.start + best.length / 2
-            let chunk = self.makeChunk(frames: cutFrame, samples: cutFrame * self.frameSize, blind: false)
-            self.dropFrames(cutFrame)
-            return chunk
-        }
-        let chunk = self.makeChunk(frames: self.windowFrames, samples: self.windowFrames * self.frameSize, blind: true)
-        self.dropFrames(self.windowFrames - self.overlapFrames)
-        self.pendingOverlap = self.overlapFrames * self.frameSize
-        return chunk
+        return (latestPause, longest)
     }
 
     private mutating func makeChunk(frames: Int, samples count: Int, blind: Bool) -> AudioChunk {

@@ -155,9 +155,13 @@ package struct WorkerConfig: Sendable, Equatable {
         package var function = "pmoves_yt_transcription"
         /// Chunks in flight at once per job.
         package var concurrency = 4
-        /// The longest chunk, in seconds, before providers' own limits: short of Whisper's 30 s window, whose very end
-        /// is where it most often stops writing.
-        package var windowSeconds = 28.0
+        /// The longest chunk, in seconds, before providers' own limits: one that ends at a pause between sentences.
+        /// Two of Whisper's 30 s windows: in a chunk of one, Whisper often stops before the last sentence and spends
+        /// a second window (mostly padding) on it.
+        package var windowSeconds = 56.0
+        /// The longest chunk that does not end at a pause (cut at a shorter silence, or blind), in seconds: short of
+        /// Whisper's 30 s window, so that speech without pauses is never read across two of them.
+        package var unpausedWindowSeconds = 28.0
         /// The language to ask for (ISO 639-1), or nil to detect.
         package var language: String?
         /// Output formats written by default.
@@ -464,12 +468,15 @@ package struct WorkerConfig: Sendable, Equatable {
 
     private mutating func readTranscription(_ table: ConfigTable) throws(ConfigError) {
         try table.rejectUnknownKeys(allowing: [
-            "function", "concurrency", "window_s", "language", "formats", "carry_prompt", "prompt_max_chars",
+            "function", "concurrency", "window_s", "unpaused_window_s", "language", "formats", "carry_prompt",
+            "prompt_max_chars",
         ])
         self.transcription.function = try table.string("function") ?? self.transcription.function
         self.transcription.concurrency = try table.integer("concurrency", in: 1...64) ?? self.transcription.concurrency
         self.transcription.windowSeconds =
             try table.number("window_s", in: 5...7200) ?? self.transcription.windowSeconds
+        self.transcription.unpausedWindowSeconds =
+            try table.number("unpaused_window_s", in: 5...7200) ?? self.transcription.unpausedWindowSeconds
         if let language = try table.string("language") {
             self.transcription.language = language.isEmpty ? nil : language
         }

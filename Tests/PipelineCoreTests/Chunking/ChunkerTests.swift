@@ -3,10 +3,11 @@ import Testing
 
 struct ChunkerTests {
     private func chunks(
-        _ samples: [Float], block: Int = 32_000, window: Double = 30, overlap: Double = 2.5
+        _ samples: [Float], block: Int = 32_000, window: Double = 30, unpaused: Double? = nil, overlap: Double = 2.5
     ) -> [AudioChunk] {
-        var chunker = Chunker(
-            Chunker.Settings(sampleRate: Signals.rate, windowSeconds: window, overlapSeconds: overlap))
+        var settings = Chunker.Settings(sampleRate: Signals.rate, windowSeconds: window, overlapSeconds: overlap)
+        settings.unpausedWindowSeconds = unpaused
+        var chunker = Chunker(settings)
         var result: [AudioChunk] = []
         var offset = 0
         while offset < samples.count {
@@ -50,6 +51,39 @@ struct ChunkerTests {
         #expect(zip(chunks, chunks.dropFirst()).allSatisfy { $0.endSample == $1.startSample })
         #expect(chunks.last?.endSample == samples.count)
         #expect(chunks.map(\.index) == Array(0..<chunks.count))
+    }
+
+    @Test
+    func aChunkLongerThanTheUnpausedWindowEndsAtAPause() {
+        let seconds = { (sample: Int) in Double(sample) / 16_000 }
+        // Sentences with pauses: the first chunk within 28 s, so the first request goes out early; the others run to
+        // the latest pause within 56 s.
+        let (talk, pauses) = Signals.make(Self.conversation)
+        let long = self.chunks(talk, window: 56, unpaused: 28)
+        #expect(long.count >= 4 && seconds(long[0].samples.count) > 20 && seconds(long[0].samples.count) <= 28)
+        let middle = long.dropFirst().dropLast().map { seconds($0.samples.count) }
+        #expect(middle.allSatisfy { $0 > 40 && $0 <= 56 }, "\(middle)")
+        #expect(long.dropLast().allSatisfy { chunk in pauses.contains { $0.contains(chunk.endSample) } })
+        #expect(!long.contains { $0.endsWithBlindCut })
+
+        // A pause at 20 s, then only commas' pauses (0.3 s) to 56 s: the cut is within 28 s, at the pause.
+        let (commas, _) = Signals.make(
+            [.tone(20), .silence(0.6)] + Array(repeating: [.tone(6), .silence(0.3)], count: 7).flatMap { $0 })
+        let first = self.chunks(commas, window: 56, unpaused: 28)[0]
+        #expect(abs(seconds(first.endSample) - 20.3) < 0.05, "cut in the middle of the pause at 20 s")
+        // Only commas: the latest longest silence within the unpaused window.
+        let (clauses, breaths) = Signals.make(Array(repeating: [.tone(6), .silence(0.3)], count: 10).flatMap { $0 })
+        let short = self.chunks(clauses, window: 56, unpaused: 28)
+        #expect(abs(seconds(short[0].endSample) - 25.04) < 0.05, "the later of the commas at 18.6 and 24.9 s")
+        #expect(breaths.contains { $0.contains(short[0].endSample) } && !short[0].endsWithBlindCut)
+
+        // No silence at all: a blind cut at 28 s, the next chunk starting 2.5 s earlier and running to the end (less
+        // than 56 s).
+        let (speech, _) = Signals.make([.tone(70)])
+        let blind = self.chunks(speech, window: 56, unpaused: 28)
+        #expect(blind.count == 2 && blind[0].endsWithBlindCut && blind[0].samples.count == 28 * 16_000)
+        #expect(blind.last?.leadingOverlap == 40_000 && blind.last.map { seconds($0.startSample) } == 25.5)
+        #expect(blind.last?.endSample == 70 * 16_000)
     }
 
     @Test
