@@ -410,3 +410,38 @@ struct SegmentStartSnappingTests {
         #expect(self.snapped(start: 1, firstWord: 1...1.5, speech: []) == (1, 1))
     }
 }
+
+struct WordOnsetTests {
+    private func led(
+        _ starts: [ClosedRange<Double>], speech: [ClosedRange<Double>], after previousEnd: Double = 0
+    ) -> (segment: Double, words: [Double], end: Double) {
+        var words = starts.enumerated().map { TranscriptWord(word: "w\($0)", start: $1.lowerBound, end: $1.upperBound) }
+        var segment = TranscriptSegment(id: 0, start: starts[0].lowerBound, end: 9, text: "Careful, quiet.")
+        let end = TranscriptStitcher.leadBack(&segment, words: &words, toSpeechIn: speech, after: previousEnd)
+        return (segment.start, words.map(\.start), end)
+    }
+
+    @Test
+    func aWordStartingLateInSpeechAfterAPauseStartsAtItsOnset() {
+        // bench-accuracy's "Careful, ..." began at 624.01 s, after a 1.06 s pause; Whisper said 624.70 s.
+        let careful = self.led(
+            [624.70...625.1, 625.3...625.7], speech: [621.0...622.95, 624.01...625.2, 625.3...627.7])
+        #expect(careful.segment == 624.01 && careful.words == [624.01, 625.3] && careful.end == 625.7)
+        // Gaps shorter than a pause are inside the run: its onset is the first one's.
+        #expect(self.led([3.6...4.0], speech: [1.0...1.5, 3.0...3.3, 3.4...4.5]).words == [3.0])
+        // A later word after a pause in the same segment moves too; one right after its neighbour does not.
+        #expect(self.led([1.0...1.5, 3.4...3.8, 3.8...4.2], speech: [1.0...1.5, 3.0...4.5]).words == [1.0, 3.0, 3.8])
+    }
+
+    @Test
+    func aStartTheSoundBeforeCannotExplainStaysPut() {
+        // The sound before belongs to the previous segment's word, which ends inside it.
+        #expect(self.led([3.6...4.0], speech: [3.0...4.5], after: 3.2).words == [3.6])
+        // More than a second late: not one word's lead.
+        #expect(self.led([4.2...4.6], speech: [3.0...4.8]).words == [4.2])
+        // The run begins at the chunk's very start (a blind cut): its onset is not one.
+        #expect(self.led([0.6...1.0], speech: [0.1...2.0]).words == [0.6])
+        // No speech heard around it.
+        #expect(self.led([5.0...5.4], speech: [1.0...2.0]).words == [5.0])
+    }
+}
