@@ -156,9 +156,10 @@ package struct WorkerConfig: Sendable, Equatable {
         /// Chunks in flight at once per job.
         package var concurrency = 4
         /// The longest chunk, in seconds, before providers' own limits: one that ends at a pause between sentences.
-        /// Two of Whisper's 30 s windows: in a chunk of one, Whisper often stops before the last sentence and spends
-        /// a second window (mostly padding) on it.
-        package var windowSeconds = 56.0
+        /// Short of Whisper's 30 s window, whose very end is where it most often stops writing. Two windows (56 s)
+        /// cost less Whisper time, but inside such a chunk Whisper may skip seconds of speech at its first window's
+        /// end, where the retry of a chunk's tail cannot see it (three sentences lost in one test run).
+        package var windowSeconds = 28.0
         /// The longest chunk that does not end at a pause (cut at a shorter silence, or blind), in seconds: short of
         /// Whisper's 30 s window, so that speech without pauses is never read across two of them.
         package var unpausedWindowSeconds = 28.0
