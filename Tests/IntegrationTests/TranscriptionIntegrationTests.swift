@@ -28,7 +28,7 @@ struct TranscriptionIntegrationTests {
     func theCommandTranscribesAMultiChunkFileThroughTheLocalServer() async throws {
         let directory = try WorkerProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        // 69 s: more than the shipped 56 s window, so the shipped configuration cuts it in two at a pause.
+        // 69 s: more than two of the shipped configuration's chunks, cut at pauses.
         let copies = 6
         let input = try await Self.repeatedSpeech(copies: copies, in: directory)
         let server = try await SpeechServer.start(["--decoders", "2"])
