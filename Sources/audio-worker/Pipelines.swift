@@ -26,7 +26,8 @@ struct Pipelines: Sendable {
             function ?? settings.transcription.function, as: .transcription)
         var chunking = Chunker.Settings(sampleRate: settings.media.sampleRate)
         chunking.windowSeconds = resolved.maxChunkSeconds(default: settings.transcription.windowSeconds)
-        chunking.unpausedWindowSeconds = min(chunking.windowSeconds, settings.transcription.unpausedWindowSeconds)
+        // Within the window, which a provider's limit may have lowered: the chunker keeps it there.
+        chunking.unpausedWindowSeconds = settings.transcription.unpausedWindowSeconds
         return TranscriptionPipeline(
             decoder: self.decoder, transcriber: self.gateway.transcriptionChain(for: resolved),
             settings: TranscriptionPipeline.Settings(

@@ -104,7 +104,7 @@ struct WorkerSandbox {
         [transcription]
         function = "stt"
         concurrency = 1
-        window_s = 28  # chunks of one Whisper window: the tests' minute-long fixtures give several
+        window_s = 28  # pinned whatever the shipped default: the tests' minute-long fixtures give several chunks
         [speech]
         function = "tts"
         [gateway]

@@ -2,10 +2,10 @@
 ///
 /// Energy voice activity over 20 ms frames, with a threshold that adapts to the recording (``LevelHistogram``),
 /// marks speech. Whenever a window's worth of audio is buffered, the chunk is cut in the middle of the latest pause
-/// in the window's second half (a silence of at least `pauseSeconds`, as between sentences); speech regions are
+/// (a silence of at least `pauseSeconds`, as between sentences) from half the unpaused window on; speech regions are
 /// therefore packed into chunks as full as the window allows, as WhisperX packs them, rather than sent one by one
 /// (each request costs the provider a whole 30 s window however short it is). Without a pause there, the chunk ends
-/// within the shorter unpaused window: at the latest pause of its second half, else at its longest silence, else
+/// within the unpaused window (by default the window itself): at the longest silence of its second half, else
 /// blind at its end, and the next chunk then starts `overlap` earlier so the stitcher can remove the words both
 /// chunks heard. So only a chunk that ends between sentences (or at the end of the audio) is longer than the
 /// unpaused window; the first chunk never is, so the first request goes out early. A chunk with too little speech is
@@ -120,24 +120,23 @@ package struct Chunker: Sendable {
     }
 
     /// The frames buffered before a cut: the unpaused window for the first chunk, so that a job's first request
-    /// does not wait for the decoding of two of Whisper's windows.
+    /// does not wait for a longer window's decoding.
     private var window: Int { self.nextIndex == 0 ? self.unpausedFrames : self.windowFrames }
 
-    /// Cuts the first chunk off a full window.
+    /// Cuts the first chunk off a full window: at the latest pause from half the unpaused window on, else at the
+    /// longest silence of the unpaused window's second half, else blind at the unpaused window's end.
     private mutating func cut() -> AudioChunk {
         let threshold = self.histogram.threshold
-        let window = self.window
-        // The second half of the window, or from the unpaused window's end when that is earlier.
-        let from = min(window / 2, self.unpausedFrames)
-        var silences = self.silences(in: from, window, below: threshold)
-        if let pause = silences.latestPause ?? (self.unpausedFrames == window ? silences.longest : nil) {
+        let filled = self.window
+        let pauses = self.silences(in: self.unpausedFrames / 2, filled, below: threshold)
+        if let pause = pauses.latestPause {
             return self.cut(in: pause)
         }
-        if self.unpausedFrames < window {
-            silences = self.silences(in: self.unpausedFrames / 2, self.unpausedFrames, below: threshold)
-            if let silence = silences.latestPause ?? silences.longest {
-                return self.cut(in: silence)
-            }
+        let silences =
+            filled == self.unpausedFrames
+            ? pauses : self.silences(in: self.unpausedFrames / 2, self.unpausedFrames, below: threshold)
+        if let silence = silences.longest {
+            return self.cut(in: silence)
         }
         let chunk = self.makeChunk(
             frames: self.unpausedFrames, samples: self.unpausedFrames * self.frameSize, blind: true)

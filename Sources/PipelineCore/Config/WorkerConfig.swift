@@ -160,9 +160,10 @@ package struct WorkerConfig: Sendable, Equatable {
         /// cost less Whisper time, but inside such a chunk Whisper may skip seconds of speech at its first window's
         /// end, where the retry of a chunk's tail cannot see it (three sentences lost in one test run).
         package var windowSeconds = 28.0
-        /// The longest chunk that does not end at a pause (cut at a shorter silence, or blind), in seconds: short of
-        /// Whisper's 30 s window, so that speech without pauses is never read across two of them.
-        package var unpausedWindowSeconds = 28.0
+        /// The longest chunk that does not end at a pause (cut at a shorter silence, or blind), and the longest first
+        /// chunk, in seconds; nil for `windowSeconds`. Short of Whisper's 30 s window when the window is longer, so
+        /// that speech without pauses is never read across two of them.
+        package var unpausedWindowSeconds: Double?
         /// The language to ask for (ISO 639-1), or nil to detect.
         package var language: String?
         /// Output formats written by default.
@@ -476,8 +477,14 @@ package struct WorkerConfig: Sendable, Equatable {
         self.transcription.concurrency = try table.integer("concurrency", in: 1...64) ?? self.transcription.concurrency
         self.transcription.windowSeconds =
             try table.number("window_s", in: 5...7200) ?? self.transcription.windowSeconds
-        self.transcription.unpausedWindowSeconds =
-            try table.number("unpaused_window_s", in: 5...7200) ?? self.transcription.unpausedWindowSeconds
+        if let unpaused = try table.number("unpaused_window_s", in: 5...7200) {
+            guard unpaused <= self.transcription.windowSeconds else {
+                throw table.error(
+                    "unpaused_window_s",
+                    "unpaused_window_s must not be longer than window_s (\(self.transcription.windowSeconds))")
+            }
+            self.transcription.unpausedWindowSeconds = unpaused
+        }
         if let language = try table.string("language") {
             self.transcription.language = language.isEmpty ? nil : language
         }

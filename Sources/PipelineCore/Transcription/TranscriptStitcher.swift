@@ -106,6 +106,9 @@ package struct TranscriptStitcher: Sendable {
         return outcome
     }
 
+    /// A silence no word holds, in seconds: ``snapStart`` and ``leadBack`` must agree on it, or one undoes the other.
+    package static let wordPauseSeconds = 0.25
+
     /// Moves a segment's start (and its first word's) that lies in a pause forward to where speech begins, as the
     /// chunker heard it: Whisper starts a sentence where the previous word ended, inside the pause, and starts a
     /// chunk's first words at its very beginning. Only within the first word (or the segment, without words).
@@ -114,7 +117,7 @@ package struct TranscriptStitcher: Sendable {
     /// of at least `pauseSeconds`: no word holds one) was spoken after it, and starts where speech resumes.
     package static func snapStart(
         of segment: inout TranscriptSegment, words: inout [TranscriptWord], toSpeechIn speech: [ClosedRange<Double>],
-        pauseSeconds: Double = 0.25
+        pauseSeconds: Double = Self.wordPauseSeconds
     ) {
         let start = words.first?.start ?? segment.start
         let limit = words.first?.end ?? segment.end
@@ -141,10 +144,9 @@ package struct TranscriptStitcher: Sendable {
     /// sentence's first word most of a second after its sound (0.69 s in bench-accuracy). A segment moves with its
     /// first word. A run is speech whose gaps are all shorter than `pauseSeconds`; moves are at most
     /// `maximumLeadSeconds`. Returns where the segment's last word ends, for the next segment.
-    @discardableResult
     package static func leadBack(
         _ segment: inout TranscriptSegment, words: inout [TranscriptWord], toSpeechIn speech: [ClosedRange<Double>],
-        after previousEnd: Double, pauseSeconds: Double = 0.25, maximumLeadSeconds: Double = 1.0
+        after previousEnd: Double, pauseSeconds: Double = Self.wordPauseSeconds, maximumLeadSeconds: Double = 1.0
     ) -> Double {
         var before = previousEnd
         for index in words.indices {

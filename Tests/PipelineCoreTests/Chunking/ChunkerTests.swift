@@ -87,6 +87,25 @@ struct ChunkerTests {
     }
 
     @Test
+    func aLaterChunkWithoutAPauseEndsWithinTheUnpausedWindow() {
+        let seconds = { (sample: Int) in Double(sample) / 16_000 }
+        let commas = Array(repeating: [Signals.Part.tone(6), .silence(0.3)], count: 11).flatMap { $0 }
+        // The second chunk starts at 20.3 s and holds only commas: the later of the two in its unpaused window's
+        // second half (39.2 and 45.5 s), not the window's end at 76.3 s.
+        let (clauses, breaths) = Signals.make([.tone(20), .silence(0.6)] + commas)
+        let chunks = self.chunks(clauses, window: 56, unpaused: 28)
+        #expect(chunks.count >= 3 && abs(seconds(chunks[0].endSample) - 20.3) < 0.05)
+        #expect(abs(seconds(chunks[1].endSample) - 45.65) < 0.05, "\(seconds(chunks[1].endSample))")
+        #expect(breaths.contains { $0.contains(chunks[1].endSample) } && !chunks[1].endsWithBlindCut)
+
+        // No silence after the first pause: the second chunk is cut blind 28 s after it starts.
+        let (speech, _) = Signals.make([.tone(20), .silence(0.6), .tone(70)])
+        let blind = self.chunks(speech, window: 56, unpaused: 28)
+        #expect(blind.count == 3 && blind[1].endsWithBlindCut && blind[1].samples.count == 28 * 16_000)
+        #expect(blind[2].leadingOverlap == 40_000 && seconds(blind[2].startSample) == seconds(blind[1].endSample) - 2.5)
+    }
+
+    @Test
     func theCutIsInTheWindowsSecondHalfAtTheLongestSilence() {
         // Silences at 8 s (2 s long), 18 s (0.3 s) and 24 s (1 s): the 2 s one is in the first half.
         let (samples, _) = Signals.make([
@@ -186,6 +205,13 @@ struct ChunkerTests {
         let chunks = self.chunks(samples, block: block)
 
         #expect(chunks == reference)
+        // The same with a longer window for chunks that end at a pause.
+        let (clauses, _) = Signals.make(
+            Self.conversation + Array(repeating: [Signals.Part.tone(6), .silence(0.3)], count: 12).flatMap { $0 }
+                + [.tone(70)])
+        let long = self.chunks(clauses, block: block, window: 56, unpaused: 28)
+        #expect(long == self.chunks(clauses, block: 16_000, window: 56, unpaused: 28))
+        #expect(long.contains { $0.endsWithBlindCut })
     }
 
     @Test

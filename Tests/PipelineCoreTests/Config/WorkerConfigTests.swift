@@ -8,6 +8,7 @@ struct WorkerConfigTests {
 
         #expect(config.worker.concurrency == 2)
         #expect(config.transcription.function == "pmoves_yt_transcription")
+        #expect(config.transcription.windowSeconds == 28 && config.transcription.unpausedWindowSeconds == 28)
         #expect(config.speech.sampleRate == 24_000)
         #expect(config.models["openai_whisper"]?.providers["openai"]?.audio.maxUploadBytes == 25 * 1_048_576)
         #expect(config.extraVariants["flute_tts_synthesis"]?.first?.position == "last")
@@ -47,6 +48,14 @@ struct WorkerConfigTests {
         ),
         ("[queue]\nbackend = \"kafka\"\n", "audio-worker.toml:2:1: backend must be \"sqlite\" or \"jetstream\""),
         ("[queue]\nreplicas = 7\n", "audio-worker.toml:2:1: 'queue.replicas' must be from 1 to 5, not 7"),
+        (
+            "[transcription]\nwindow_s = 28\nunpaused_window_s = 40\n",
+            "audio-worker.toml:3:1: unpaused_window_s must not be longer than window_s (28.0)"
+        ),
+        (
+            "[transcription]\nunpaused_window_s = 1\n",
+            "audio-worker.toml:2:1: 'transcription.unpaused_window_s' must be from 5.0 to 7200.0, not 1.0"
+        ),
         ("[queue]\nstream = \"X\"\n", "audio-worker.toml:2:1: unknown key 'stream' in [queue]"),
         ("[worker\nconcurrency = 3\n", "audio-worker.toml:1:8: expected ']' after the table name, found end of line"),
     ])
