@@ -28,6 +28,7 @@ struct Pipelines: Sendable {
         chunking.windowSeconds = resolved.maxChunkSeconds(default: settings.transcription.windowSeconds)
         // Within the window, which a provider's limit may have lowered: the chunker keeps it there.
         chunking.unpausedWindowSeconds = settings.transcription.unpausedWindowSeconds
+        chunking.keptPauseSeconds = settings.transcription.keptPauseSeconds
         return TranscriptionPipeline(
             decoder: self.decoder, transcriber: self.gateway.transcriptionChain(for: resolved),
             settings: TranscriptionPipeline.Settings(

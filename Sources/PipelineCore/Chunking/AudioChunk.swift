@@ -16,11 +16,13 @@ package struct AudioChunk: Sendable, Equatable {
     package var speech: [Range<Int>]
     /// Whether the chunk holds too little speech to send.
     package var isSilent: Bool
+    /// The middles of long pauses, left out of what is sent, as sorted sample ranges relative to the chunk's start.
+    package var elided: [Range<Int>]
 
     /// Creates a chunk.
     package init(
         index: Int, startSample: Int, samples: [Float], sampleRate: Int, leadingOverlap: Int = 0,
-        endsWithBlindCut: Bool = false, speech: [Range<Int>] = [], isSilent: Bool = false
+        endsWithBlindCut: Bool = false, speech: [Range<Int>] = [], isSilent: Bool = false, elided: [Range<Int>] = []
     ) {
         self.index = index
         self.startSample = startSample
@@ -30,6 +32,7 @@ package struct AudioChunk: Sendable, Equatable {
         self.endsWithBlindCut = endsWithBlindCut
         self.speech = speech
         self.isSilent = isSilent
+        self.elided = elided
     }
 
     /// The index one past its last sample in the whole stream.

@@ -9,8 +9,11 @@
 /// blind at its end, and the next chunk then starts `overlap` earlier so the stitcher can remove the words both
 /// chunks heard. So only a chunk that ends between sentences (or at the end of the audio) is longer than the
 /// unpaused window; the first chunk never is, so the first request goes out early. A chunk with too little speech is
-/// marked silent and never sent. Offsets are sample counts. Decisions depend only on the samples, not on how they
-/// were split into blocks, so the same input always gives the same chunks (checkpoints rely on it).
+/// marked silent and never sent. With a kept pause set, every pause longer than it is shortened to it in what is sent
+/// (its middle left out, ``AudioChunk/elided``), and the windows measure the audio sent: a request then carries more
+/// speech for the same 30 s of Whisper, as faster-whisper's and WhisperX's voice activity filters do. Offsets are
+/// sample counts. Decisions depend only on the samples, not on how they were split into blocks, so the same input
+/// always gives the same chunks (checkpoints rely on it).
 package struct Chunker: Sendable {
     /// How to chunk.
     package struct Settings: Sendable, Equatable {
@@ -31,6 +34,8 @@ package struct Chunker: Sendable {
         /// A silence at least this long is a pause between sentences (Piper pauses for a comma about 0.3 s; cuts at
         /// commas cost words on its recording): the latest one in reach is the cut.
         package var pauseSeconds: Double
+        /// Pauses longer than this, in seconds, are shortened to it in the audio sent; nil sends them as they are.
+        package var keptPauseSeconds: Double?
 
         /// Creates settings; the defaults suit Whisper (30 s windows).
         package init(
@@ -54,6 +59,10 @@ package struct Chunker: Sendable {
     private let minimumSilenceFrames: Int
     private let minimumSpeechFrames: Int
     private let pauseFrames: Int
+    /// Frames a pause keeps in what is sent, when pauses are shortened.
+    private let keptFrames: Int?
+    /// The most frames one chunk may span, however much of them is left out.
+    private let spanFrames: Int
     private var histogram = LevelHistogram()
     /// Buffered samples, starting at `bufferStart` (always frame-aligned).
     private var buffer: [Float] = []
@@ -62,6 +71,8 @@ package struct Chunker: Sendable {
     private var levels: [Float] = []
     private var nextIndex = 0
     private var pendingOverlap = 0
+    /// The frame count at which the buffer is next weighed against the window.
+    private var checkAt: Int
 
     /// Creates a chunker.
     package init(_ settings: Settings) {
@@ -74,6 +85,9 @@ package struct Chunker: Sendable {
         self.minimumSilenceFrames = max(Int((settings.minimumSilenceSeconds * 50).rounded(.up)), 1)
         self.minimumSpeechFrames = max(Int((settings.minimumSpeechSeconds * 50).rounded(.up)), 1)
         self.pauseFrames = max(Int((settings.pauseSeconds * 50).rounded(.up)), self.minimumSilenceFrames)
+        self.keptFrames = settings.keptPauseSeconds.map { max(Int(($0 * 50).rounded()), 2) }
+        self.spanFrames = self.keptFrames == nil ? self.windowFrames : 4 * self.windowFrames
+        self.checkAt = self.unpausedFrames
     }
 
     /// Adds samples; returns the chunks they complete, in order.
@@ -81,14 +95,20 @@ package struct Chunker: Sendable {
         var chunks: [AudioChunk] = []
         var offset = 0
         while offset < samples.count {
-            // Take only as much as fills the window, so cut decisions never depend on block boundaries.
-            let room = (self.window - self.levels.count) * self.frameSize - (self.buffer.count % self.frameSize)
+            // Take only as much as reaches the next check, so cut decisions never depend on block boundaries.
+            let room = self.checkAt * self.frameSize - self.buffer.count
             let take = min(samples.count - offset, max(room, 1))
             self.buffer.append(contentsOf: samples[offset..<(offset + take)])
             offset += take
             self.measureCompleteFrames()
-            if self.levels.count >= self.window {
-                chunks.append(self.cut())
+            if self.levels.count >= self.checkAt {
+                let threshold = self.histogram.threshold
+                if self.sentFrames(below: threshold) >= self.window || self.levels.count >= self.spanFrames {
+                    chunks.append(self.cut())
+                }
+                // The buffer can fill the window no sooner than its missing frames arrive, all of them speech.
+                let missing = max(self.window - self.sentFrames(below: self.histogram.threshold), 1)
+                self.checkAt = max(min(self.levels.count + missing, self.spanFrames), self.levels.count + 1)
             }
         }
         return chunks
@@ -127,7 +147,7 @@ package struct Chunker: Sendable {
     /// longest silence of the unpaused window's second half, else blind at the unpaused window's end.
     private mutating func cut() -> AudioChunk {
         let threshold = self.histogram.threshold
-        let filled = self.window
+        let filled = self.levels.count
         let pauses = self.silences(in: self.unpausedFrames / 2, filled, below: threshold)
         if let pause = pauses.latestPause {
             return self.cut(in: pause)
@@ -182,8 +202,40 @@ package struct Chunker: Sendable {
         return (latestPause, longest)
     }
 
+    /// The buffered frames that would be sent: all of them less the middles of pauses longer than the kept pause.
+    private func sentFrames(below threshold: Float) -> Int {
+        self.levels.count - self.elided(below: threshold).reduce(0) { $0 + $1.count }
+    }
+
+    /// The middles of the buffer's pauses longer than the kept pause, as frame ranges; none without one. A pause at
+    /// either end of the buffer counts as ending there.
+    private func elided(below threshold: Float) -> [Range<Int>] {
+        guard let kept = self.keptFrames else { return [] }
+        var ranges: [Range<Int>] = []
+        var runStart: Int? = nil
+        for frame in 0...self.levels.count {
+            if frame < self.levels.count && self.levels[frame] <= threshold {
+                if runStart == nil {
+                    runStart = frame
+                }
+            } else if let start = runStart {
+                let length = frame - start
+                if length >= self.pauseFrames && length > kept {
+                    ranges.append((start + kept / 2)..<(frame - (kept - kept / 2)))
+                }
+                runStart = nil
+            }
+        }
+        return ranges
+    }
+
     private mutating func makeChunk(frames: Int, samples count: Int, blind: Bool) -> AudioChunk {
         let threshold = self.histogram.threshold
+        // A pause the cut splits keeps its first half's share in this chunk; the rest is the next chunk's.
+        let elided = self.elided(below: threshold).compactMap { frames -> Range<Int>? in
+            let start = frames.lowerBound * self.frameSize
+            return start < count ? start..<min(frames.upperBound * self.frameSize, count) : nil
+        }
         var speech: [Range<Int>] = []
         var speechFrames = 0
         var runStart: Int? = nil
@@ -202,7 +254,7 @@ package struct Chunker: Sendable {
         let chunk = AudioChunk(
             index: self.nextIndex, startSample: self.bufferStart, samples: Array(self.buffer[0..<count]),
             sampleRate: self.settings.sampleRate, leadingOverlap: self.pendingOverlap, endsWithBlindCut: blind,
-            speech: speech, isSilent: speechFrames < self.minimumSpeechFrames)
+            speech: speech, isSilent: speechFrames < self.minimumSpeechFrames, elided: elided)
         self.nextIndex += 1
         self.pendingOverlap = 0
         return chunk

@@ -155,7 +155,8 @@ package struct WorkerConfig: Sendable, Equatable {
         package var function = "pmoves_yt_transcription"
         /// Chunks in flight at once per job.
         package var concurrency = 4
-        /// The longest chunk, in seconds, before providers' own limits: one that ends at a pause between sentences.
+        /// The longest chunk, in seconds of the audio sent, before providers' own limits: one that ends at a pause
+        /// between sentences.
         /// Short of Whisper's 30 s window, whose very end is where it most often stops writing. Two windows (56 s)
         /// cost less Whisper time, but inside such a chunk Whisper may skip seconds of speech at its first window's
         /// end, where the retry of a chunk's tail cannot see it (three sentences lost in one test run).
@@ -164,6 +165,10 @@ package struct WorkerConfig: Sendable, Equatable {
         /// chunk, in seconds; nil for `windowSeconds`. Short of Whisper's 30 s window when the window is longer, so
         /// that speech without pauses is never read across two of them.
         package var unpausedWindowSeconds: Double?
+        /// Pauses longer than this are shortened to it in the audio sent, in seconds; nil sends them as they are.
+        /// Whisper spends a 30 s window on each request however much of it is silence: a recording with the pauses
+        /// of read speech needs a fifth fewer requests, and a long silence is not sent to hallucinate in.
+        package var keptPauseSeconds: Double? = 0.4
         /// The language to ask for (ISO 639-1), or nil to detect.
         package var language: String?
         /// Output formats written by default.
@@ -470,8 +475,8 @@ package struct WorkerConfig: Sendable, Equatable {
 
     private mutating func readTranscription(_ table: ConfigTable) throws(ConfigError) {
         try table.rejectUnknownKeys(allowing: [
-            "function", "concurrency", "window_s", "unpaused_window_s", "language", "formats", "carry_prompt",
-            "prompt_max_chars",
+            "function", "concurrency", "window_s", "unpaused_window_s", "kept_pause_s", "language", "formats",
+            "carry_prompt", "prompt_max_chars",
         ])
         self.transcription.function = try table.string("function") ?? self.transcription.function
         self.transcription.concurrency = try table.integer("concurrency", in: 1...64) ?? self.transcription.concurrency
@@ -484,6 +489,9 @@ package struct WorkerConfig: Sendable, Equatable {
                     "unpaused_window_s must not be longer than window_s (\(self.transcription.windowSeconds))")
             }
             self.transcription.unpausedWindowSeconds = unpaused
+        }
+        if let kept = try table.number("kept_pause_s", in: 0...10) {
+            self.transcription.keptPauseSeconds = kept > 0 ? kept : nil
         }
         if let language = try table.string("language") {
             self.transcription.language = language.isEmpty ? nil : language

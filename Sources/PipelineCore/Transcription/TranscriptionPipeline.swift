@@ -241,9 +241,10 @@ package struct TranscriptionPipeline: Sendable {
     private func transcribe(_ chunk: AudioChunk, language: String?, prompt: String?) async throws -> ChunkResult {
         let start = self.clock.now
         let request = TranscriptionRequest(
-            samples: chunk.samples, sampleRate: chunk.sampleRate, language: language, prompt: prompt)
+            samples: chunk.sentSamples, sampleRate: chunk.sampleRate, language: language, prompt: prompt)
         do {
-            let result = try await self.transcriber.transcribe(request)
+            var result = try await self.transcriber.transcribe(request)
+            result.transcript = chunk.inChunkTime(result.transcript)
             let (transcript, attempts) = try await self.recoveringTail(
                 of: result, chunk: chunk, language: language, prompt: prompt)
             let latency = Int(((self.clock.now - start).seconds * 1000).rounded())
@@ -287,11 +288,15 @@ package struct TranscriptionPipeline: Sendable {
         return (spliced, result.attempts + again.attempts)
     }
 
-    /// Chunks so far plus the remaining duration over a typical chunk (85 % of the window).
+    /// Chunks so far plus the remaining duration over a typical chunk: the audio decoded per chunk so far (with
+    /// pauses shortened a chunk spans more than its window), or 85 % of the window before the first.
     private func estimatedTotal(seen: Int, progress: Progress) -> Int? {
         guard let estimate = progress.estimatedSeconds, estimate > 0 else { return nil }
         let remaining = max(estimate - progress.secondsDecoded, 0)
-        let more = (remaining / (self.settings.chunking.windowSeconds * 0.85)).rounded(.up)
+        let typical =
+            seen > 0
+            ? max(progress.secondsDecoded / Double(seen), 1) : self.settings.chunking.windowSeconds * 0.85
+        let more = (remaining / typical).rounded(.up)
         return more.isFinite && more < 1e9 ? seen + Int(more) : nil
     }
 }

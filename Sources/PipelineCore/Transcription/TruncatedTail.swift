@@ -16,8 +16,8 @@ package enum TruncatedTail {
     /// How close to the chunk's end a stretched word must end.
     static let nearEndSeconds = 1.0
     /// Speech after the last word past which words were missed (a word's end and the voice activity's disagree by
-    /// a few tenths of a second).
-    static let missedSpeechSeconds = 1.2
+    /// a few tenths of a second; "asked my sister." after a question, missed at a full chunk's end, held 0.8 s).
+    static let missedSpeechSeconds = 0.7
     /// Audio before the tail that is sent with it, so its first sound is not clipped.
     package static let leadSeconds = 0.15
 

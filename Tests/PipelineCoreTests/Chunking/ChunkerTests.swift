@@ -3,10 +3,12 @@ import Testing
 
 struct ChunkerTests {
     private func chunks(
-        _ samples: [Float], block: Int = 32_000, window: Double = 30, unpaused: Double? = nil, overlap: Double = 2.5
+        _ samples: [Float], block: Int = 32_000, window: Double = 30, unpaused: Double? = nil, overlap: Double = 2.5,
+        keptPause: Double? = nil
     ) -> [AudioChunk] {
         var settings = Chunker.Settings(sampleRate: Signals.rate, windowSeconds: window, overlapSeconds: overlap)
         settings.unpausedWindowSeconds = unpaused
+        settings.keptPauseSeconds = keptPause
         var chunker = Chunker(settings)
         var result: [AudioChunk] = []
         var offset = 0
@@ -212,6 +214,63 @@ struct ChunkerTests {
         let long = self.chunks(clauses, block: block, window: 56, unpaused: 28)
         #expect(long == self.chunks(clauses, block: 16_000, window: 56, unpaused: 28))
         #expect(long.contains { $0.endsWithBlindCut })
+        // And with pauses shortened, where the buffer is weighed by what it would send.
+        let kept = self.chunks(clauses, block: block, window: 28, keptPause: 0.3)
+        #expect(kept == self.chunks(clauses, block: 16_000, window: 28, keptPause: 0.3))
+        #expect(kept.contains { !$0.elided.isEmpty })
+    }
+
+    /// The conversation, then sentences of 4 s with pauses of 2 s as in reading aloud: 390 s.
+    static let readAloud: [Signals.Part] =
+        Self.conversation + Array(repeating: [Signals.Part.tone(4), .silence(2)], count: 40).flatMap { $0 }
+
+    @Test
+    func withPausesShortenedTheWindowMeasuresTheAudioSent() {
+        let (samples, silences) = Signals.make(Self.readAloud)
+        let seconds = { (count: Int) in Double(count) / 16_000 }
+
+        let plain = self.chunks(samples)
+        let chunks = self.chunks(samples, keptPause: 0.2)
+
+        #expect(plain.allSatisfy { $0.elided.isEmpty })
+        #expect(chunks.count < plain.count)
+        #expect(chunks.contains { seconds($0.samples.count) > 30 })
+        for chunk in chunks {
+            #expect(seconds(chunk.sentSamples.count) <= 30.0)
+            #expect(chunk.sentSamples.count == chunk.samples.count - chunk.elided.reduce(0) { $0 + $1.count })
+            #expect(zip(chunk.elided, chunk.elided.dropFirst()).allSatisfy { $0.upperBound < $1.lowerBound })
+            for range in chunk.elided {
+                // Inside one pause, never at its edge: a pause keeps 0.1 s of silence either side of what is left
+                // out (the half a cut leaves in a chunk keeps its share at the speech's side).
+                let start = chunk.startSample + range.lowerBound
+                let end = chunk.startSample + range.upperBound
+                let pause = silences.first { $0.contains(start) }
+                #expect(pause != nil, "elided from \(seconds(start)) s, not in a pause")
+                if let pause {
+                    #expect(end <= pause.upperBound)
+                    #expect(
+                        seconds(start - pause.lowerBound) > 0.06
+                            && (end == chunk.endSample || seconds(pause.upperBound - end) > 0.06))
+                }
+            }
+        }
+        for chunk in chunks.dropLast() {
+            #expect(silences.contains { $0.contains(chunk.endSample) })
+        }
+        #expect(zip(chunks, chunks.dropFirst()).allSatisfy { $0.endSample == $1.startSample })
+        #expect(chunks.last?.endSample == samples.count)
+    }
+
+    @Test
+    func aLongSilenceIsShortenedButNoChunkSpansMoreThanFourWindows() {
+        let (samples, _) = Signals.make([.tone(8), .silence(200), .tone(8)])
+
+        let chunks = self.chunks(samples, keptPause: 0.4)
+
+        #expect(chunks.allSatisfy { Double($0.samples.count) / 16_000 <= 120 })
+        #expect(chunks.allSatisfy { Double($0.sentSamples.count) / 16_000 <= 30 })
+        #expect(chunks.filter { !$0.isSilent }.count == 2)
+        #expect(chunks.last?.endSample == samples.count)
     }
 
     @Test

@@ -9,6 +9,9 @@ struct WorkerConfigTests {
         #expect(config.worker.concurrency == 2)
         #expect(config.transcription.function == "pmoves_yt_transcription")
         #expect(config.transcription.windowSeconds == 28 && config.transcription.unpausedWindowSeconds == 28)
+        #expect(config.transcription.keptPauseSeconds == 0.4)
+        let sentAsIs = try WorkerConfig(ConfigFixtures.table("[transcription]\nkept_pause_s = 0\n"))
+        #expect(sentAsIs.transcription.keptPauseSeconds == nil)
         #expect(config.speech.sampleRate == 24_000)
         #expect(config.models["openai_whisper"]?.providers["openai"]?.audio.maxUploadBytes == 25 * 1_048_576)
         #expect(config.extraVariants["flute_tts_synthesis"]?.first?.position == "last")
@@ -55,6 +58,10 @@ struct WorkerConfigTests {
         (
             "[transcription]\nunpaused_window_s = 1\n",
             "audio-worker.toml:2:1: 'transcription.unpaused_window_s' must be from 5.0 to 7200.0, not 1.0"
+        ),
+        (
+            "[transcription]\nkept_pause_s = 11\n",
+            "audio-worker.toml:2:1: 'transcription.kept_pause_s' must be from 0.0 to 10.0, not 11.0"
         ),
         ("[queue]\nstream = \"X\"\n", "audio-worker.toml:2:1: unknown key 'stream' in [queue]"),
         ("[worker\nconcurrency = 3\n", "audio-worker.toml:1:8: expected ']' after the table name, found end of line"),

@@ -35,6 +35,33 @@ struct TranscriptionPipelineTests {
         #expect(abs((outcome.transcript.duration ?? 0) - Double(Self.audio.count) / 16_000) < 0.001)
     }
 
+    @Test
+    func withPausesShortenedFewerChunksAreSentAndTheirTimesArePutBack() async throws {
+        let transcriber = RecordingTranscriber()
+        var settings = TranscriptionPipeline.Settings(concurrency: 2)
+        settings.chunking.keptPauseSeconds = 0.2
+        let audio = Signals.make(ChunkerTests.readAloud).samples
+        let pipeline = TranscriptionPipeline(
+            decoder: ArrayDecoder(samples: audio), transcriber: transcriber, settings: settings)
+        let plain = try await self.pipeline(RecordingTranscriber(), samples: audio).run(URL(fileURLWithPath: "/in.wav"))
+
+        let outcome = try await pipeline.run(URL(fileURLWithPath: "/in.wav"))
+
+        #expect(outcome.chunks.count < plain.chunks.count)
+        #expect(outcome.transcript.segments.count == outcome.chunks.count)
+        var stretched = 0
+        for (segment, chunk) in zip(outcome.transcript.segments, outcome.chunks) {
+            // The transcriber names the seconds it was sent and answers up to 0.1 s before their end.
+            let sent = try #require(Double(segment.text.split(separator: " ")[2]))
+            #expect(sent <= 30.05)
+            #expect(segment.start >= chunk.startSeconds && segment.end <= chunk.endSeconds)
+            if segment.end - chunk.startSeconds > sent + 0.2 {
+                stretched += 1
+            }
+        }
+        #expect(stretched > 0)
+    }
+
     private func languagePipeline(_ transcriber: LanguageDetectingTranscriber, language: String? = nil)
         -> TranscriptionPipeline
     {

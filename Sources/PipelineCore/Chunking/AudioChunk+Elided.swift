@@ -1,0 +1,59 @@
+/// What is sent for a chunk whose long pauses are shortened, and the way back from its times to the chunk's own.
+extension AudioChunk {
+    /// The samples to send: all of them but the elided ranges.
+    package var sentSamples: [Float] {
+        guard !self.elided.isEmpty else { return self.samples }
+        var sent: [Float] = []
+        sent.reserveCapacity(self.samples.count - self.elided.reduce(0) { $0 + $1.count })
+        var next = 0
+        for range in self.elided {
+            sent += self.samples[next..<range.lowerBound]
+            next = range.upperBound
+        }
+        sent += self.samples[next...]
+        return sent
+    }
+
+    /// `transcript`, whose times are in the audio sent, with its times in the chunk's own: each elided range is put
+    /// back where it was left out. A start where a range was left out moves to the range's end (speech resumes
+    /// there) and an end to its start; nothing ends before it starts.
+    package func inChunkTime(_ transcript: Transcript) -> Transcript {
+        guard !self.elided.isEmpty else { return transcript }
+        let rate = Double(self.sampleRate)
+        // Where each range was left out in the sent audio, and how far later everything after it lies in the chunk.
+        var seams: [(sent: Double, shift: Double)] = []
+        var removed = 0
+        for range in self.elided {
+            seams.append((Double(range.lowerBound - removed) / rate, Double(removed + range.count) / rate))
+            removed += range.count
+        }
+        let length = Double(self.samples.count) / rate
+        func place(_ time: Double, isStart: Bool) -> Double {
+            var shift = 0.0
+            for seam in seams {
+                guard isStart ? seam.sent <= time : seam.sent < time else { break }
+                shift = seam.shift
+            }
+            return min(max(time + shift, 0), length)
+        }
+        func placed(_ word: TranscriptWord) -> TranscriptWord {
+            var word = word
+            word.start = place(word.start, isStart: true)
+            word.end = max(place(word.end, isStart: false), word.start)
+            return word
+        }
+        var result = transcript
+        result.segments = transcript.segments.map { segment in
+            var segment = segment
+            segment.start = place(segment.start, isStart: true)
+            segment.end = max(place(segment.end, isStart: false), segment.start)
+            segment.words = segment.words?.map(placed)
+            return segment
+        }
+        result.words = transcript.words.map(placed)
+        if result.duration != nil {
+            result.duration = length
+        }
+        return result
+    }
+}
