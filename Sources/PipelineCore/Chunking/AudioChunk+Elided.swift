@@ -14,6 +14,27 @@ extension AudioChunk {
         return sent
     }
 
+    /// The chunk's audio from sample `first` on, as a chunk of its own (its index and start unchanged, its speech and
+    /// elided ranges moved and clipped): what is sent again of a tail, with its long pauses shortened too.
+    package func suffix(from first: Int) -> AudioChunk {
+        let first = min(max(first, 0), self.samples.count)
+        func moved(_ ranges: [Range<Int>]) -> [Range<Int>] {
+            ranges.compactMap { range in
+                range.upperBound > first ? (max(range.lowerBound, first) - first)..<(range.upperBound - first) : nil
+            }
+        }
+        return AudioChunk(
+            index: self.index, startSample: self.startSample + first, samples: Array(self.samples[first...]),
+            sampleRate: self.sampleRate, speech: moved(self.speech), elided: moved(self.elided))
+    }
+
+    /// Where the audio sent ends, in seconds on the chunk's time line: before the elided range that reaches the
+    /// chunk's end (the half of a pause a cut left in it), if any.
+    package var sentEndSeconds: Double {
+        let end = self.elided.last.map { $0.upperBound == self.samples.count ? $0.lowerBound : self.samples.count }
+        return Double(end ?? self.samples.count) / Double(self.sampleRate)
+    }
+
     /// `transcript`, whose times are in the audio sent, with its times in the chunk's own: each elided range is put
     /// back where it was left out. A start where a range was left out moves to the range's end (speech resumes
     /// there) and an end to its start; nothing ends before it starts.

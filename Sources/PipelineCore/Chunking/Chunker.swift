@@ -103,12 +103,12 @@ package struct Chunker: Sendable {
             self.measureCompleteFrames()
             if self.levels.count >= self.checkAt {
                 let threshold = self.histogram.threshold
-                if self.sentFrames(below: threshold) >= self.window || self.levels.count >= self.spanFrames {
+                if self.sentFrames(below: threshold) >= self.window || self.levels.count >= self.span {
                     chunks.append(self.cut())
                 }
                 // The buffer can fill the window no sooner than its missing frames arrive, all of them speech.
                 let missing = max(self.window - self.sentFrames(below: self.histogram.threshold), 1)
-                self.checkAt = max(min(self.levels.count + missing, self.spanFrames), self.levels.count + 1)
+                self.checkAt = max(min(self.levels.count + missing, self.span), self.levels.count + 1)
             }
         }
         return chunks
@@ -124,10 +124,16 @@ package struct Chunker: Sendable {
             self.levels.append(level)
         }
         guard !self.buffer.isEmpty else { return [] }
-        let chunk = self.makeChunk(frames: self.levels.count, samples: self.buffer.count, blind: false)
+        // The threshold may have moved since the last check and turned pauses back into audio to send.
+        var chunks: [AudioChunk] = []
+        while self.sentFrames(below: self.histogram.threshold) > self.window && self.levels.count > self.unpausedFrames
+        {
+            chunks.append(self.cut())
+        }
+        chunks.append(self.makeChunk(frames: self.levels.count, samples: self.buffer.count, blind: false))
         self.buffer = []
         self.levels = []
-        return [chunk]
+        return chunks
     }
 
     private mutating func measureCompleteFrames() {
@@ -143,11 +149,15 @@ package struct Chunker: Sendable {
     /// does not wait for a longer window's decoding.
     private var window: Int { self.nextIndex == 0 ? self.unpausedFrames : self.windowFrames }
 
+    /// The most frames the next chunk may span: the first no more than the unpaused window, so that it goes out as
+    /// early as without shortened pauses.
+    private var span: Int { self.nextIndex == 0 ? self.unpausedFrames : self.spanFrames }
+
     /// Cuts the first chunk off a full window: at the latest pause from half the unpaused window on, else at the
     /// longest silence of the unpaused window's second half, else blind at the unpaused window's end.
     private mutating func cut() -> AudioChunk {
         let threshold = self.histogram.threshold
-        let filled = self.levels.count
+        let filled = self.framesFillingTheWindow(below: threshold)
         let pauses = self.silences(in: self.unpausedFrames / 2, filled, below: threshold)
         if let pause = pauses.latestPause {
             return self.cut(in: pause)
@@ -200,6 +210,22 @@ package struct Chunker: Sendable {
             }
         }
         return (latestPause, longest)
+    }
+
+    /// How many of the buffered frames send at most a window: all of them unless the threshold moved since the last
+    /// check, turning pauses back into audio to send.
+    private func framesFillingTheWindow(below threshold: Float) -> Int {
+        var left = self.window
+        var frame = 0
+        for range in self.elided(below: threshold) {
+            let audible = range.lowerBound - frame
+            if audible > left {
+                return frame + left
+            }
+            left -= audible
+            frame = range.upperBound
+        }
+        return min(frame + left, self.levels.count)
     }
 
     /// The buffered frames that would be sent: all of them less the middles of pauses longer than the kept pause.

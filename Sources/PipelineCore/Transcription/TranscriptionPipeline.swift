@@ -267,12 +267,14 @@ package struct TranscriptionPipeline: Sendable {
         guard let tail = TruncatedTail.find(in: transcript, of: chunk) else { return (transcript, result.attempts) }
         let first = max(Int(((tail.start - TruncatedTail.leadSeconds) * Double(chunk.sampleRate)).rounded(.down)), 0)
         guard first < chunk.samples.count else { return (transcript, result.attempts) }
-        let again: TranscriptionResult
+        let rest = chunk.suffix(from: first)
+        var again: TranscriptionResult
         do {
             again = try await self.transcriber.transcribe(
                 TranscriptionRequest(
-                    samples: Array(chunk.samples[first...]), sampleRate: chunk.sampleRate,
-                    language: language ?? transcript.language, prompt: prompt))
+                    samples: rest.sentSamples, sampleRate: chunk.sampleRate, language: language ?? transcript.language,
+                    prompt: prompt))
+            again.transcript = rest.inChunkTime(again.transcript)
         } catch is CancellationError {
             throw CancellationError()
         } catch {

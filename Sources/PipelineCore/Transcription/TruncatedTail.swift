@@ -52,7 +52,8 @@ package enum TruncatedTail {
         let durations = (transcript.segments.flatMap { $0.words ?? [] } + transcript.words).map { $0.end - $0.start }
             .sorted()
         let typical = durations.isEmpty ? 0 : durations[durations.count / 2]
-        if word.end >= chunkSeconds - self.nearEndSeconds, word.end - word.start > 3 * typical,
+        // Near the end of what was sent: a chunk cut in a long pause sent only the start of its half of it.
+        if word.end >= chunk.sentEndSeconds - self.nearEndSeconds, word.end - word.start > 3 * typical,
             speech(from: word.start, to: word.end) >= self.stretchedSpeechSeconds
         {
             return Tail(start: word.start, replacesLastWord: true)

@@ -262,6 +262,28 @@ struct ChunkerTests {
     }
 
     @Test
+    func withTheLevelsChangingNoChunkSendsMoreThanTheWindowAndTheFirstSpansNoMore() {
+        // Quiet then loud speech over a rising noise floor: the adaptive threshold moves as the audio arrives.
+        var parts: [Signals.Part] = []
+        for step in 0..<60 {
+            let amplitude = Float(0.02 + 0.01 * Double(step % 30))
+            parts += [
+                .tone(3 + Double(step % 4), amplitude: amplitude),
+                .silence(0.6 + 0.4 * Double(step % 3), noise: 0.0004 * Float(step)),
+            ]
+        }
+        let (samples, _) = Signals.make(parts)
+
+        for block in [7_777, 160_000] {
+            let chunks = self.chunks(samples, block: block, window: 28, keptPause: 0.4)
+            #expect(chunks.contains { !$0.elided.isEmpty })
+            #expect(chunks.allSatisfy { Double($0.sentSamples.count) / 16_000 <= 28.0 })
+            #expect(Double(chunks[0].samples.count) / 16_000 <= 28.0)
+            #expect(chunks.last?.endSample == samples.count)
+        }
+    }
+
+    @Test
     func aLongSilenceIsShortenedButNoChunkSpansMoreThanFourWindows() {
         let (samples, _) = Signals.make([.tone(8), .silence(200), .tone(8)])
 

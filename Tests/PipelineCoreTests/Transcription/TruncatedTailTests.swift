@@ -189,6 +189,54 @@ struct TruncatedTailTests {
     }
 }
 
+extension TruncatedTailTests {
+    /// A tail sent again has its long pauses shortened too, and what it brings is put back on the chunk's time line.
+    @Test
+    func aTailSentAgainLeavesItsLongPausesOutToo() async throws {
+        let samples = Signals.make([.tone(6), .silence(3), .tone(6), .silence(0.3)]).samples
+        let requests = Mutex<[Double]>([])
+        let transcriber = ScriptedTranscriber { request in
+            requests.withLock { $0.append(request.duration) }
+            let first = requests.withLock { $0.count == 1 }
+            // First Whisper stops after the first sentence; the tail then brings the second, 0.7 s into it (sent).
+            let word = first ? ("half.", 5.0, 5.9) : ("second", 0.7, 1.2)
+            return Transcript(
+                text: word.0,
+                segments: [
+                    TranscriptSegment(
+                        id: 0, start: word.1, end: word.2, text: word.0,
+                        words: [TranscriptWord(word: word.0, start: word.1, end: word.2)])
+                ])
+        }
+        var settings = TranscriptionPipeline.Settings(concurrency: 1, language: "en")
+        settings.chunking.keptPauseSeconds = 0.4
+        let pipeline = TranscriptionPipeline(
+            decoder: ArrayDecoder(samples: samples), transcriber: transcriber, settings: settings)
+
+        let outcome = try await pipeline.run(URL(fileURLWithPath: "/in.wav"))
+
+        let durations = requests.withLock { $0 }
+        #expect(durations.count == 2, "\(durations)")
+        // 15.3 s with 2.6 s of the pause left out; the tail from 5.75 s is 9.55 s, of which 6.95 s are sent.
+        #expect(abs(durations[0] - 12.7) < 0.05, "\(durations)")
+        #expect(abs((durations.last ?? 0) - 6.95) < 0.05, "\(durations)")
+        #expect(outcome.transcript.text == "half. second", "\(outcome.transcript.text)")
+        let second = try #require(outcome.transcript.words.last)
+        #expect(abs(second.start - 9.0) < 0.1 && abs(second.end - 9.55) < 0.05, "\(second)")
+    }
+
+    @Test
+    func aStretchedWordIsJudgedAgainstTheEndOfWhatWasSent() {
+        // A chunk cut in a 6 s pause: it holds 3 s of it, of which it sent 0.2 s.
+        var chunk = Self.chunk(seconds: 16, speech: [9.9...13])
+        chunk.elided = [211_200..<256_000]
+        let stretched = Self.cutOff(start: 10, lastEnd: 13.2)
+
+        #expect(chunk.sentEndSeconds == 13.2)
+        #expect(TruncatedTail.find(in: stretched, of: chunk) == TruncatedTail.Tail(start: 11.5, replacesLastWord: true))
+    }
+}
+
 /// A transcriber that answers each request with what `answer` makes of it.
 final class ScriptedTranscriber: SpeechToText {
     let answer: @Sendable (TranscriptionRequest) -> Transcript
