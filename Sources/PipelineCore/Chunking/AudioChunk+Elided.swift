@@ -57,17 +57,19 @@ extension AudioChunk {
             }
             return min(max(time + shift, 0), length)
         }
+        func span(_ start: Double, _ end: Double) -> (Double, Double) {
+            let start = place(start, isStart: true)
+            return (start, max(place(end, isStart: false), start))
+        }
         func placed(_ word: TranscriptWord) -> TranscriptWord {
             var word = word
-            word.start = place(word.start, isStart: true)
-            word.end = max(place(word.end, isStart: false), word.start)
+            (word.start, word.end) = span(word.start, word.end)
             return word
         }
         var result = transcript
         result.segments = transcript.segments.map { segment in
             var segment = segment
-            segment.start = place(segment.start, isStart: true)
-            segment.end = max(place(segment.end, isStart: false), segment.start)
+            (segment.start, segment.end) = span(segment.start, segment.end)
             segment.words = segment.words?.map(placed)
             return segment
         }

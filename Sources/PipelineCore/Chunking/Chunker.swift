@@ -102,12 +102,13 @@ package struct Chunker: Sendable {
             offset += take
             self.measureCompleteFrames()
             if self.levels.count >= self.checkAt {
-                let threshold = self.histogram.threshold
-                if self.sentFrames(below: threshold) >= self.window || self.levels.count >= self.span {
+                var sent = self.sentFrames(below: self.histogram.threshold)
+                if sent >= self.window || self.levels.count >= self.span {
                     chunks.append(self.cut())
+                    sent = self.sentFrames(below: self.histogram.threshold)
                 }
                 // The buffer can fill the window no sooner than its missing frames arrive, all of them speech.
-                let missing = max(self.window - self.sentFrames(below: self.histogram.threshold), 1)
+                let missing = max(self.window - sent, 1)
                 self.checkAt = max(min(self.levels.count + missing, self.span), self.levels.count + 1)
             }
         }
@@ -190,26 +191,34 @@ package struct Chunker: Sendable {
     ) {
         var longest: (start: Int, length: Int)? = nil
         var latestPause: (start: Int, length: Int)? = nil
+        for run in self.silentRuns(in: from, to, below: threshold) {
+            // Ties go to the later silence: longer chunks, fewer requests.
+            if run.length >= self.minimumSilenceFrames && run.length >= (longest?.length ?? 0) {
+                longest = run
+            }
+            if run.length >= self.pauseFrames {
+                latestPause = run
+            }
+        }
+        return (latestPause, longest)
+    }
+
+    /// The runs of frames at or below `threshold` among the frames `from..<to`, in order; one that reaches `to` ends
+    /// there.
+    private func silentRuns(in from: Int, _ to: Int, below threshold: Float) -> [(start: Int, length: Int)] {
+        var runs: [(start: Int, length: Int)] = []
         var runStart: Int? = nil
         for frame in from...to {
-            let silent = frame < to && self.levels[frame] <= threshold
-            if silent {
+            if frame < to && self.levels[frame] <= threshold {
                 if runStart == nil {
                     runStart = frame
                 }
             } else if let start = runStart {
-                let length = frame - start
-                // Ties go to the later silence: longer chunks, fewer requests.
-                if length >= self.minimumSilenceFrames && length >= (longest?.length ?? 0) {
-                    longest = (start, length)
-                }
-                if length >= self.pauseFrames {
-                    latestPause = (start, length)
-                }
+                runs.append((start, frame - start))
                 runStart = nil
             }
         }
-        return (latestPause, longest)
+        return runs
     }
 
     /// How many of the buffered frames send at most a window: all of them unless the threshold moved since the last
@@ -237,22 +246,10 @@ package struct Chunker: Sendable {
     /// either end of the buffer counts as ending there.
     private func elided(below threshold: Float) -> [Range<Int>] {
         guard let kept = self.keptFrames else { return [] }
-        var ranges: [Range<Int>] = []
-        var runStart: Int? = nil
-        for frame in 0...self.levels.count {
-            if frame < self.levels.count && self.levels[frame] <= threshold {
-                if runStart == nil {
-                    runStart = frame
-                }
-            } else if let start = runStart {
-                let length = frame - start
-                if length >= self.pauseFrames && length > kept {
-                    ranges.append((start + kept / 2)..<(frame - (kept - kept / 2)))
-                }
-                runStart = nil
-            }
+        return self.silentRuns(in: 0, self.levels.count, below: threshold).compactMap { run in
+            guard run.length >= self.pauseFrames && run.length > kept else { return nil }
+            return (run.start + kept / 2)..<(run.start + run.length - (kept - kept / 2))
         }
-        return ranges
     }
 
     private mutating func makeChunk(frames: Int, samples count: Int, blind: Bool) -> AudioChunk {
