@@ -70,7 +70,12 @@ final class NATSConnection: Sendable {
     ) throws(NATSError) {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
-        let found = js_GetStreamInfo(&info, self.jetStream.pointer, name, nil, &code)
+        var found = js_GetStreamInfo(&info, self.jetStream.pointer, name, nil, &code)
+        // A cluster that has just formed or lost a leader may let its first API requests time out: ask twice more.
+        for _ in 0..<2 where found == NATS_TIMEOUT {
+            code = jsErrCode(0)
+            found = js_GetStreamInfo(&info, self.jetStream.pointer, name, nil, &code)
+        }
         if found == NATS_OK {
             jsStreamInfo_Destroy(info)
             return
